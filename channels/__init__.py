@@ -1,0 +1,1 @@
+"""Transports only: they turn protocol traffic into a RawItem and hand it to accept."""

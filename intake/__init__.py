@@ -1,0 +1,3 @@
+"""intake: email and chat intake bot for calls for innovative practices."""
+
+__version__ = "0.1.0"

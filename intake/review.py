@@ -1,0 +1,157 @@
+"""Coordinator actions, a fixed set applied by one function that web, CLI and tests call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from intake.context import Context
+from store.models import Brief, Event, Item, utcnow
+from store.queries import add_event, brief_by_ref, brief_refs
+
+ACTIONS = ("assign", "reject", "create_brief", "undo")
+UNDOABLE = ("assign", "reject", "create_brief")
+REJECT_REASONS = ("spam", "not_a_practice", "duplicate", "other")
+
+
+class ReviewError(Exception):
+    """A review action that cannot be applied; the message says why, for a person."""
+
+
+class NotFound(ReviewError):
+    pass
+
+
+class Conflict(ReviewError):
+    """Someone else holds the item's claim, or the action does not fit its state."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    item_id: int
+    status: str
+    brief_ref: str | None
+    event_id: int
+
+
+def _state(item: Item) -> dict:
+    return {"status": item.status, "brief_id": item.brief_id, "rule": item.rule,
+            "confidence": item.confidence}
+
+
+async def resolve(  # noqa: PLR0913 - the one entry point takes the action's arguments
+    ctx: Context, item_id: int, action: str, actor: str, *, ref: str | None = None,
+    reason: str | None = None, title: str | None = None,
+) -> Outcome:
+    """Apply one coordinator action to one item and write its audit event."""
+    if action not in ACTIONS:
+        raise ReviewError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    async with ctx.db.writer()() as session, session.begin():
+        item = await session.get(Item, item_id)
+        if item is None:
+            raise NotFound(f"no item {item_id}")
+        _check_claim(item, actor)
+        before, extra = _state(item), {}
+        if action == "assign":
+            brief = await _brief(session, ref)
+            _set(item, "matched", brief.id, "coordinator")
+        elif action == "reject":
+            _set(item, "rejected", None, "coordinator")
+            item.flags = sorted(set(item.flags) | {f"rejected:{_reason(reason)}"})
+        elif action == "create_brief":
+            brief = await _new_brief(ctx, session, item, title)
+            _set(item, "matched", brief.id, "coordinator")
+        else:
+            extra["undid"] = await _undo(session, item)
+        item.claimed_by = item.claimed_until = None
+        event = add_event(session, actor, action, item.id, item.brief_id, before=before,
+                          reason=reason, ref=ref, **extra)
+        await session.flush()
+        brief_ref = await _ref_of(session, item.brief_id)
+        return Outcome(item.id, item.status, brief_ref, event.id)
+
+
+def _set(item: Item, status: str, brief_id: int | None, rule: str | None) -> None:
+    item.status, item.brief_id, item.rule = status, brief_id, rule
+    item.confidence = 1.0 if status == "matched" else None
+
+
+def _reason(reason: str | None) -> str:
+    if not reason:
+        raise ReviewError("a rejection needs a reason: " + ", ".join(REJECT_REASONS))
+    return reason.strip()[:200]
+
+
+def _check_claim(item: Item, actor: str) -> None:
+    if item.claimed_by and item.claimed_by != actor and item.claimed_until and (
+        item.claimed_until > utcnow()
+    ):
+        raise Conflict(f"item {item.id} is being reviewed by {item.claimed_by}")
+
+
+async def _brief(session, ref: str | None) -> Brief:  # noqa: ANN001
+    if not ref:
+        raise ReviewError("assign needs a brief reference code")
+    brief = await brief_by_ref(session, ref.strip())
+    if brief is None:
+        raise NotFound(f"no brief {ref}")
+    return brief
+
+
+async def _new_brief(ctx: Context, session, item: Item, title: str | None) -> Brief:  # noqa: ANN001
+    from parsers.refcode import new_code
+
+    taken = await brief_refs(session)
+    code = new_code(ctx.settings.ref_prefix)
+    while code in taken:
+        code = new_code(ctx.settings.ref_prefix)
+    sender = item.sender if item.sender and "@" in item.sender else None
+    brief = Brief(ref=code, title=(title or item.subject or f"Item {item.id}")[:500],
+                  email=sender, source="coordinator", contacts=[], extra={})
+    session.add(brief)
+    await session.flush()
+    return brief
+
+
+async def _undo(session, item: Item) -> int:  # noqa: ANN001
+    """Restore the state before the latest action not undone yet; returns that event's id."""
+    events = list(await session.scalars(
+        select(Event).where(Event.item_id == item.id, Event.action.in_((*UNDOABLE, "undo")))
+        .order_by(Event.id.desc())
+    ))
+    undone = {e.detail.get("undid") for e in events if e.action == "undo"}
+    target = next((e for e in events if e.action in UNDOABLE and e.id not in undone), None)
+    if target is None:
+        raise Conflict(f"item {item.id} has no action to undo")
+    restore = target.detail.get("before", {})
+    item.status = restore.get("status", "unmatched")
+    item.brief_id = restore.get("brief_id")
+    item.rule = restore.get("rule")
+    item.confidence = restore.get("confidence")
+    if target.action == "reject":
+        item.flags = [f for f in item.flags if not f.startswith("rejected:")]
+    return target.id
+
+
+async def _ref_of(session, brief_id: int | None) -> str | None:  # noqa: ANN001
+    if brief_id is None:
+        return None
+    brief = await session.get(Brief, brief_id)
+    return brief.ref if brief else None
+
+
+async def claim(ctx: Context, item_id: int, actor: str, minutes: int = 10) -> bool:
+    """Take the review claim on an item for a while; False if another coordinator holds it."""
+    async with ctx.db.writer()() as session, session.begin():
+        item = await session.get(Item, item_id)
+        if item is None:
+            raise NotFound(f"no item {item_id}")
+        try:
+            _check_claim(item, actor)
+        except Conflict:
+            return False
+        item.claimed_by = actor
+        item.claimed_until = utcnow() + timedelta(minutes=minutes)
+        return True

@@ -1,0 +1,131 @@
+"""`intake serve`: SMTP, web app, worker (and chat/IMAP when configured) on one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+
+from channels.smtp import SmtpOptions, start_smtp
+from intake.accept import accept
+from intake.context import Context
+from intake.imap_runner import start_imap_role
+
+log = logging.getLogger(__name__)
+
+ROLES = ("smtp", "web", "worker", "imap", "telegram")
+
+# A role starter gets the context, the stop event and the exit stack to register its cleanup.
+Starter = Callable[[Context, asyncio.Event, AsyncExitStack], Awaitable[None]]
+
+
+def smtp_options(ctx: Context) -> SmtpOptions:
+    settings = ctx.settings
+    tls = None
+    if settings.smtp_tls_cert and settings.smtp_tls_key:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key)
+    return SmtpOptions(
+        hostname=settings.smtp_hostname, recipients=settings.smtp_recipients,
+        max_bytes=settings.smtp_max_bytes, max_sessions=settings.smtp_max_sessions,
+        timeout=settings.smtp_timeout, lmtp=settings.smtp_lmtp, tls_context=tls,
+    )
+
+
+async def start_smtp_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitStack) -> None:
+    settings = ctx.settings
+    server = await start_smtp(lambda raw: accept(ctx, raw), smtp_options(ctx),
+                              settings.smtp_host, settings.smtp_port)
+
+    async def close() -> None:
+        server.close()
+        await server.wait_closed()
+
+    stack.push_async_callback(close)
+
+
+async def start_web_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitStack) -> None:
+    from intake.web import build_app
+
+    runner = web.AppRunner(build_app(ctx), handle_signals=False, shutdown_timeout=10)
+    await runner.setup()
+    site = web.TCPSite(runner, ctx.settings.web_host, ctx.settings.web_port)
+    await site.start()
+    log.info("web app on http://%s:%s/", ctx.settings.web_host, ctx.settings.web_port)
+    stack.push_async_callback(runner.cleanup)
+
+
+async def start_worker_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitStack) -> None:
+    from intake.worker import Processor
+
+    processor = Processor(ctx)
+    worker_stop = asyncio.Event()
+    task = asyncio.create_task(processor.run(worker_stop), name="worker")
+
+    async def finish() -> None:
+        worker_stop.set()  # finish the item in hand, claim no more
+        await task
+
+    stack.push_async_callback(finish)
+
+
+async def start_telegram_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitStack) -> None:
+    from intake.chat import start_telegram  # python-telegram-bot loads only when used
+
+    await start_telegram(ctx, stop, stack)
+
+
+STARTERS: dict[str, Starter] = {
+    "worker": start_worker_role,
+    "web": start_web_role,
+    "smtp": start_smtp_role,
+    "imap": start_imap_role,
+    "telegram": start_telegram_role,
+}
+
+
+def default_roles(ctx: Context) -> list[str]:
+    roles = ["worker"]
+    if ctx.settings.web_enabled:
+        roles.append("web")
+    if ctx.settings.smtp_enabled:
+        roles.append("smtp")
+    return roles + [r for r in ("imap", "telegram") if r in STARTERS and _configured(ctx, r)]
+
+
+def _configured(ctx: Context, role: str) -> bool:
+    checks = {
+        "imap": lambda s: bool(getattr(s, "imap_urls", None)),
+        "telegram": lambda s: bool(getattr(s, "telegram_token", None)),
+    }
+    return checks[role](ctx.settings)
+
+
+async def serve(ctx: Context, roles: list[str] | None = None,
+                stop: asyncio.Event | None = None) -> None:
+    """Run the given roles until SIGTERM/SIGINT (or `stop`), then shut down in order."""
+    from store.migrate import upgrade
+
+    await upgrade(ctx.db)
+    await ctx.blobs.check()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    roles = roles or default_roles(ctx)
+    # Entered in order worker → web → channels, so they are closed in reverse: stop
+    # accepting first, then finish in-flight items, then release the database.
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(ctx.close)
+        for role in roles:
+            if role not in STARTERS:
+                raise SystemExit(f"role {role!r} is not available in this build")
+            await STARTERS[role](ctx, stop, stack)
+        log.info("intake serving: %s", ", ".join(roles))
+        await stop.wait()
+        log.info("shutting down")

@@ -1,0 +1,46 @@
+"""The web app (aiohttp): review pages, JSON API, media downloads, health."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from intake.context import Context
+from intake.web.health import routes as health_routes
+from intake.web.security import Signer, SignInGuard, load_secret, security_headers
+from intake.web.state import CONTEXT, PROCESSOR, SIGNER, SIGNIN_LIMIT, TASKS, TEMPLATES
+
+__all__ = ["CONTEXT", "build_app"]
+
+STATIC = Path(__file__).with_name("static")
+
+
+def build_app(ctx: Context) -> web.Application:
+    from intake.web import admin, api, auth, media, pages
+    from intake.web.actions import close_app
+    from intake.web.csrf import csrf_middleware
+    from intake.web.errors import errors_middleware
+    from intake.web.render import make_environment
+
+    # Order matters: the session cookie wraps everything (so error pages keep it), errors
+    # become pages inside it, then who is asking, then whether an unsafe request is ours.
+    app = web.Application(
+        client_max_size=2 * 1024 * 1024,
+        middlewares=[auth.session_middleware, errors_middleware, auth.auth_middleware,
+                     csrf_middleware],
+    )
+    app[CONTEXT] = ctx
+    app[SIGNER] = Signer(load_secret(ctx.settings))
+    app[SIGNIN_LIMIT] = SignInGuard()
+    app[TEMPLATES] = make_environment()
+    app[TASKS] = set()
+    app[PROCESSOR] = {}
+    app.on_response_prepare.append(security_headers)
+    app.on_cleanup.append(close_app)
+    __import__("intake.web.telegram", fromlist=["_"]).add_telegram_webhook(app, ctx)
+    for module in (auth, pages, admin, api, media):
+        app.add_routes(module.routes)
+    app.add_routes(health_routes)
+    app.router.add_static("/static/", STATIC, follow_symlinks=False, append_version=False)
+    return app

@@ -1,0 +1,313 @@
+"""Processing: claim received items, analyse them in a process pool, store media and verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import tempfile
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import timedelta
+from pathlib import Path
+
+from channels.contract import EMAIL
+from intake.analyse import Analysis, MatchOptions, SpooledFile, analyse_email, rematch
+from intake.context import Context
+from parsers.email import header_references
+from store.blobs import FileBlobStore
+from store.models import Item, Media, utcnow
+from store.queries import (
+    add_event,
+    backoff,
+    brief_records,
+    briefs_for_thread,
+    briefs_version,
+    claim_items,
+    link_media,
+    release_stale_leases,
+    unmatched_ids_query,
+    upsert_media,
+)
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=15)
+POLL_SECONDS = 5.0
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Processor:
+    """Turns received items into matched, unmatched or failed ones; one per process."""
+
+    def __init__(self, ctx: Context, processes: int | None = None) -> None:
+        self.ctx = ctx
+        self.name = _worker_name()
+        self.processes = processes or ctx.settings.workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._snapshot: tuple[str, str] | None = None
+        self._snapshot_lock = asyncio.Lock()
+
+    # -- the pool -------------------------------------------------------------------------
+
+    def pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.processes)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    async def _in_pool(self, func, *args):  # noqa: ANN001, ANN202
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool(), func, *args)
+        except BrokenProcessPool:
+            # A worker died (out of memory, a crash in a C extension): start a new pool for
+            # the next item and let this one be recorded as failed with the reason.
+            self._pool = None
+            raise
+
+    # -- the loop -------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process due items until `stop` is set; wakes on accept or every few seconds."""
+        if self.ctx.db.is_sqlite:
+            async with self.ctx.db.writer()() as session, session.begin():
+                released = await release_stale_leases(session)
+            if released:
+                log.info("released %d items leased by a previous run", released)
+        while not stop.is_set():
+            if not await self.run_once():
+                self.ctx.wake.clear()
+                await _wait_any(stop, self.ctx.wake, POLL_SECONDS)
+        self.close()
+
+    async def run_once(self, limit: int | None = None) -> int:
+        """Claim and process one batch; returns how many items were processed."""
+        limit = limit or self.processes * 2
+        async with self.ctx.db.writer()() as session, session.begin():
+            ids = await claim_items(session, self.name, limit, LEASE,
+                                    self.ctx.settings.max_attempts)
+        await asyncio.gather(*(self.process(item_id) for item_id in ids))
+        return len(ids)
+
+    async def drain(self) -> int:
+        """Process until nothing is due (CLI and tests)."""
+        total = 0
+        while count := await self.run_once():
+            total += count
+        return total
+
+    # -- one item -------------------------------------------------------------------------
+
+    async def process(self, item_id: int) -> str:
+        async with self.ctx.db.reader()() as session:
+            item = await session.get(Item, item_id)
+        try:
+            analysis = await self._analyse(item)
+            await self._store_files(analysis.files)
+            status = await self._save(item_id, analysis)
+        except Exception as exc:  # any failure is recorded with its reason and retried
+            log.exception("item %s failed", item_id)
+            status = await self._fail(item_id, exc)
+        for hook in self.ctx.after_process:
+            try:
+                await hook(self.ctx, item_id)
+            except Exception:  # a failed notification must not undo the verdict
+                log.exception("after-process hook %s failed for item %s", hook, item_id)
+        return status
+
+    async def _analyse(self, item: Item) -> Analysis:
+        raw_path, temporary = await self._local_raw(item.raw_sha256)
+        try:
+            extra = await self.context_candidates(item, raw_path)
+            options = await self.match_options()
+            spool = str(self.ctx.settings.spool_dir)
+            if item.raw_type == EMAIL:
+                sender = item.source.get("mail_from")
+                return await self._in_pool(analyse_email, str(raw_path), item.channel,
+                                           sender, spool, extra, options)
+            analyser = self.ctx.analysers.get(item.raw_type)
+            if analyser is None:
+                raise ValueError(f"no analyser for {item.raw_type}")
+            return await analyser(self, item, raw_path, extra, options)
+        finally:
+            if temporary:
+                raw_path.unlink(missing_ok=True)
+
+    async def _local_raw(self, sha256: str) -> tuple[Path, bool]:
+        blobs = self.ctx.blobs
+        if isinstance(blobs, FileBlobStore):
+            return blobs.path(sha256), False
+        spool = self.ctx.settings.spool_dir
+        spool.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=spool, prefix="raw-")
+        with os.fdopen(fd, "wb") as handle:
+            async for chunk in blobs.stream(sha256):
+                handle.write(chunk)
+        return Path(name), True
+
+    async def context_candidates(self, item: Item, raw_path: Path | None = None) -> list[dict]:
+        """Candidates only the database knows: replies in a thread we know of."""
+        references = list(item.features.get("references", [])) if item.features else []
+        if not references and raw_path is not None and item.raw_type == EMAIL:
+            references = await asyncio.to_thread(_header_references, raw_path)
+        async with self.ctx.db.reader()() as session:
+            found = await briefs_for_thread(session, references)
+        return [
+            {"brief_id": brief_id, "confidence": 0.9, "rule": "thread",
+             "evidence": f"reply to {via} <{mid}>"}
+            for mid, brief_id, via in found
+        ]
+
+    async def match_options(self) -> MatchOptions:
+        settings = self.ctx.settings
+        return MatchOptions(
+            index_path=await self._brief_snapshot(),
+            prefix=settings.ref_prefix,
+            response_id_pattern=settings.response_id_pattern,
+            title_threshold=settings.title_threshold,
+            title_margin=settings.title_margin,
+        )
+
+    async def _brief_snapshot(self) -> str:
+        """A JSON file of every brief, rewritten when briefs change; workers cache its index."""
+        async with self._snapshot_lock:
+            async with self.ctx.db.reader()() as session:
+                version = await briefs_version(session)
+                if self._snapshot and self._snapshot[0] == version:
+                    return self._snapshot[1]
+                records = await brief_records(session)
+            path = self.ctx.settings.data_dir / "cache" / f"briefs-{version}.json"
+            await asyncio.to_thread(_write_snapshot, path, records)
+            self._snapshot = (version, str(path))
+            return str(path)
+
+    async def _store_files(self, files: list[SpooledFile]) -> None:
+        for spooled in files:
+            await self.ctx.blobs.put_file(Path(spooled.path), spooled.sha256)
+
+    async def _save(self, item_id: int, analysis: Analysis) -> str:
+        verdict = analysis.verdict
+        async with self.ctx.db.writer()() as session, session.begin():
+            item = await session.get(Item, item_id)
+            await self._link_files(session, item_id, analysis)
+            features = analysis.features
+            item.features = features
+            item.sender = features.get("sender")
+            item.subject = (features.get("subject") or "")[:2000]
+            item.language = features.get("language")
+            _apply_verdict(item, verdict, analysis.flags)
+            item.error, item.worker, item.worker_until = None, None, None
+            item.processed_at = utcnow()
+            add_event(session, "intake", item.status, item_id, verdict.get("brief_id"),
+                      rule=verdict.get("rule"), confidence=verdict.get("confidence"))
+            return item.status
+
+    async def _link_files(self, session, item_id: int, analysis: Analysis) -> None:  # noqa: ANN001
+        for spooled in analysis.files:
+            media = await upsert_media(session, Media(
+                key=f"sha256:{spooled.sha256}", sha256=spooled.sha256, kind=spooled.kind,
+                mime=spooled.mime, size=spooled.size, flags=spooled.flags, details={},
+            ))
+            await link_media(session, item_id, media.id, spooled.filename, spooled.declared_type)
+        for url in analysis.links:
+            media = await upsert_media(session, Media(
+                key=f"link:{url}"[:2100], kind="link", url=url, flags=[], details={}))
+            await link_media(session, item_id, media.id, "", None)
+
+    async def _fail(self, item_id: int, exc: BaseException) -> str:
+        reason = f"{type(exc).__name__}: {exc}"[:4000]
+        async with self.ctx.db.writer()() as session, session.begin():
+            item = await session.get(Item, item_id)
+            item.status = "failed"
+            item.error = reason
+            item.attempts += 1
+            item.next_attempt_at = backoff(item.attempts)
+            item.worker, item.worker_until = None, None
+            add_event(session, "intake", "failed", item_id, error=reason, attempt=item.attempts)
+        return "failed"
+
+    async def reprocess(self, item_id: int, actor: str) -> str:
+        """Run an item through processing again, by hand (after a fix, or to re-match)."""
+        async with self.ctx.db.writer()() as session, session.begin():
+            item = await session.get(Item, item_id)
+            if item is None:
+                raise LookupError(f"no item {item_id}")
+            add_event(session, actor, "reprocess", item_id, before=item.status)
+            item.worker, item.worker_until = self.name, utcnow() + LEASE
+        return await self.process(item_id)
+
+    # -- re-matching ----------------------------------------------------------------------
+
+    async def rematch_unmatched(self, batch: int = 200) -> int:
+        """Match every unmatched item again (new briefs may now fit); returns how many matched."""
+        matched, last_id = 0, 0
+        while True:
+            async with self.ctx.db.reader()() as session:
+                query = unmatched_ids_query().where(Item.id > last_id).limit(batch)
+                ids = list(await session.scalars(query))
+            if not ids:
+                return matched
+            for item_id in ids:
+                matched += await self._rematch_one(item_id)
+            last_id = ids[-1]
+
+    async def _rematch_one(self, item_id: int) -> int:
+        async with self.ctx.db.reader()() as session:
+            item = await session.get(Item, item_id)
+        if not item.features:
+            return 0
+        extra = await self.context_candidates(item)
+        verdict = await self._in_pool(rematch, item.features, extra, await self.match_options())
+        async with self.ctx.db.writer()() as session, session.begin():
+            item = await session.get(Item, item_id)
+            if item.status != "unmatched":  # a coordinator settled it meanwhile
+                return 0
+            _apply_verdict(item, verdict, [f for f in item.flags if f not in verdict["flags"]])
+            if item.status == "matched":
+                add_event(session, "intake", "rematched", item_id, item.brief_id,
+                          rule=item.rule, confidence=item.confidence)
+                return 1
+        return 0
+
+
+def _apply_verdict(item: Item, verdict: dict, flags: list[str]) -> None:
+    item.status = verdict["status"]
+    item.brief_id = verdict.get("brief_id")
+    item.rule = verdict.get("rule")
+    item.confidence = verdict.get("confidence")
+    item.candidates = verdict.get("candidates", [])
+    item.flags = sorted(set(flags) | set(verdict.get("flags", [])))
+
+
+def _header_references(raw_path: Path) -> list[str]:
+    with raw_path.open("rb") as handle:
+        return header_references(handle.read(256 * 1024))
+
+
+def _write_snapshot(path: Path, records: list) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+    for old in path.parent.glob("briefs-*.json"):
+        if old != path:
+            old.unlink(missing_ok=True)
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

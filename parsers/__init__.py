@@ -1,0 +1,1 @@
+"""Pure functions that read items and briefs: no I/O, no database."""

@@ -1,0 +1,158 @@
+"""Queries of the Telegram side: chats and their state, chat items, file ids, pending replies."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import Brief, Chat, Item, Media, Outbound, utcnow
+
+CHANNEL = "telegram"
+HANDLED = "handled"  # a command, a conversation step or a part merged into another item
+
+
+async def get_chat(session: AsyncSession, chat_id: str) -> Chat | None:
+    return await session.scalar(select(Chat).where(Chat.chat_id == chat_id))
+
+
+async def chat_row(session: AsyncSession, chat_id: str) -> Chat:
+    """The chat's row, created on first use (a concurrent creator wins the race)."""
+    chat = await get_chat(session, chat_id)
+    if chat is not None:
+        return chat
+    try:
+        async with session.begin_nested():
+            chat = Chat(chat_id=chat_id, state={})
+            session.add(chat)
+    except IntegrityError:
+        chat = await get_chat(session, chat_id)
+        if chat is None:
+            raise
+    return chat
+
+
+async def earlier_pending(session: AsyncSession, chat_id: str, item_id: int) -> int | None:
+    """An item of this chat received before `item_id` and not processed yet, if any."""
+    return await session.scalar(
+        select(Item.id)
+        .where(Item.chat_id == chat_id, Item.channel == CHANNEL, Item.id < item_id,
+               Item.status == "received")
+        .order_by(Item.id).limit(1)
+    )
+
+
+def _kind(kinds: tuple[str, ...]):  # noqa: ANN202 - a SQL expression
+    return Item.source["kind"].as_string().in_(kinds)
+
+
+async def item_for_message(session: AsyncSession, chat_id: str, message_id: int) -> Item | None:
+    """The item of a chat message (not of an edit of it)."""
+    return await session.scalar(
+        select(Item)
+        .where(Item.chat_id == chat_id, Item.channel == CHANNEL,
+               Item.source["message_id"].as_integer() == message_id,
+               _kind(("message", "channel_post", "business_message")))
+        .order_by(Item.id).limit(1)
+    )
+
+
+async def album_first(session: AsyncSession, chat_id: str, group: str) -> int | None:
+    """The first item of an album (media_group_id): the one the other parts join."""
+    return await session.scalar(
+        select(func.min(Item.id))
+        .where(Item.chat_id == chat_id, Item.channel == CHANNEL,
+               Item.source["media_group_id"].as_string() == group,
+               _kind(("message", "channel_post", "business_message")))
+    )
+
+
+async def media_by_external_id(session: AsyncSession, external_id: str) -> Media | None:
+    return await session.scalar(select(Media).where(Media.external_id == external_id))
+
+
+async def note_external_id(session: AsyncSession, media: Media, external_id: str) -> None:
+    """Remember Telegram's file_unique_id on a stored medium, unless another row holds it."""
+    if media.external_id or await media_by_external_id(session, external_id) is not None:
+        return
+    media.external_id = external_id
+
+
+async def chat_items(session: AsyncSession, chat_id: str, limit: int = 10) -> list[Item]:
+    """What a chat sent, newest first (commands and merged parts left out)."""
+    return list(await session.scalars(
+        select(Item)
+        .where(Item.chat_id == chat_id, Item.channel == CHANNEL, Item.status != HANDLED)
+        .order_by(Item.id.desc()).limit(limit)
+    ))
+
+
+async def chat_briefs(session: AsyncSession, chat: Chat | None, limit: int = 4) -> list[Brief]:
+    """The briefs a chat has used lately: the one it is bound to, then those its items went to."""
+    if chat is None:
+        return []
+    ids = [chat.brief_id] if chat.brief_id else []
+    rows = await session.execute(
+        select(Item.brief_id, func.max(Item.id).label("last"))
+        .where(Item.chat_id == chat.chat_id, Item.channel == CHANNEL,
+               Item.brief_id.is_not(None))
+        .group_by(Item.brief_id).order_by(func.max(Item.id).desc()).limit(limit)
+    )
+    ids += [brief_id for brief_id, _ in rows if brief_id not in ids]
+    ids += [i for i in chat.state.get("created", []) if i not in ids]
+    briefs = {b.id: b for b in await session.scalars(select(Brief).where(Brief.id.in_(ids)))}
+    return [briefs[i] for i in ids if i in briefs][:limit]
+
+
+async def brief_of_message(session: AsyncSession, chat_id: str, message_id: int) -> int | None:
+    """The brief of a chat message: our reply that named it, or the user's matched item."""
+    ours = await session.scalar(
+        select(Outbound.brief_id).where(Outbound.message_id == f"tg:{chat_id}:{message_id}"))
+    if ours is not None:
+        return ours
+    item = await item_for_message(session, chat_id, message_id)
+    if item is None:
+        return None
+    if item.status == HANDLED and (item.features or {}).get("merged_into"):
+        item = await session.get(Item, item.features["merged_into"])
+    return item.brief_id if item is not None and item.status == "matched" else None
+
+
+# -- replies (an outbox: a reply is recorded first, then sent, so none is lost) -------------
+
+
+async def reply_for_item(session: AsyncSession, item_id: int) -> Outbound | None:
+    return await session.scalar(
+        select(Outbound).where(Outbound.item_id == item_id, Outbound.channel == CHANNEL))
+
+
+async def queue_reply(session: AsyncSession, item_id: int, chat_id: str,
+                      brief_id: int | None) -> bool:
+    """Record that an item is owed a reply; False when it already has one (reprocessing)."""
+    if await reply_for_item(session, item_id) is not None:
+        return False
+    session.add(Outbound(item_id=item_id, brief_id=brief_id, channel=CHANNEL,
+                         recipient=chat_id, day=utcnow().date().isoformat(), status="pending"))
+    return True
+
+
+async def pending_replies(session: AsyncSession, limit: int = 50,
+                          max_age: timedelta = timedelta(days=1)) -> list[Outbound]:
+    return list(await session.scalars(
+        select(Outbound)
+        .where(Outbound.channel == CHANNEL, Outbound.status == "pending",
+               Outbound.at > utcnow() - max_age)
+        .order_by(Outbound.id).limit(limit)
+    ))
+
+
+async def expire_replies(session: AsyncSession, max_age: timedelta = timedelta(days=1)) -> int:
+    """Replies owed for more than a day are not sent any more: the chat has moved on."""
+    stale = list(await session.scalars(
+        select(Outbound).where(Outbound.channel == CHANNEL, Outbound.status == "pending",
+                               Outbound.at <= utcnow() - max_age)))
+    for row in stale:
+        row.status, row.reason = "failed", "expired before it could be sent"
+    return len(stale)

@@ -1,0 +1,250 @@
+"""Queries intake runs: items in and out of the queue, media, briefs, events, checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import Brief, Checkpoint, Event, Item, ItemMedia, Media, Outbound, utcnow
+
+RETRYABLE = "failed"
+
+
+async def item_by_key(session: AsyncSession, key: str) -> Item | None:
+    return await session.scalar(select(Item).where(Item.dedupe_key == key))
+
+
+async def insert_item(session: AsyncSession, item: Item) -> tuple[Item, bool]:
+    """Insert an item, or return the one already there under its dedupe key (True = new)."""
+    existing = await item_by_key(session, item.dedupe_key)
+    if existing is not None:
+        return existing, False
+    try:
+        async with session.begin_nested():
+            session.add(item)
+    except IntegrityError:
+        # A concurrent writer won the race; the unique constraint is the judge.
+        existing = await item_by_key(session, item.dedupe_key)
+        if existing is None:
+            raise
+        return existing, False
+    return item, True
+
+
+def _due(now: datetime, max_attempts: int):  # noqa: ANN202 - a SQL expression
+    retry = (Item.status == RETRYABLE) & (Item.attempts < max_attempts) & (
+        Item.next_attempt_at <= now
+    )
+    free = or_(Item.worker_until.is_(None), Item.worker_until < now)
+    return ((Item.status == "received") | retry) & free
+
+
+async def claim_items(
+    session: AsyncSession, worker: str, limit: int, lease: timedelta, max_attempts: int
+) -> list[int]:
+    """Lease up to `limit` due items to `worker`. PostgreSQL skips rows others hold; SQLite's
+    BEGIN IMMEDIATE serialises claimers (SKIP LOCKED compiles to nothing there)."""
+    now = utcnow()
+    query = (
+        select(Item.id)
+        .where(_due(now, max_attempts))
+        .order_by(Item.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(await session.scalars(query))
+    if ids:
+        await session.execute(
+            update(Item).where(Item.id.in_(ids)).values(worker=worker, worker_until=now + lease)
+        )
+    return ids
+
+
+async def release_stale_leases(session: AsyncSession) -> int:
+    """At start of a single-worker deployment, leases of a dead process are void."""
+    result = await session.execute(
+        update(Item).where(Item.worker.is_not(None)).values(worker=None, worker_until=None)
+    )
+    return result.rowcount or 0
+
+
+async def count_due(session: AsyncSession, max_attempts: int) -> int:
+    return await session.scalar(select(func.count()).where(_due(utcnow(), max_attempts))) or 0
+
+
+async def media_by_key(session: AsyncSession, key: str) -> Media | None:
+    return await session.scalar(select(Media).where(Media.key == key))
+
+
+async def upsert_media(session: AsyncSession, media: Media) -> Media:
+    """One row per sha256 (or link URL), however often and by whatever channel it arrives."""
+    existing = await media_by_key(session, media.key)
+    if existing is not None:
+        return existing
+    try:
+        async with session.begin_nested():
+            session.add(media)
+    except IntegrityError:
+        existing = await media_by_key(session, media.key)
+        if existing is None:
+            raise
+        return existing
+    return media
+
+
+async def link_media(
+    session: AsyncSession, item_id: int, media_id: int, filename: str, declared: str | None
+) -> None:
+    query = select(ItemMedia.id).where(
+        ItemMedia.item_id == item_id, ItemMedia.media_id == media_id, ItemMedia.filename == filename
+    )
+    if await session.scalar(query) is None:
+        session.add(ItemMedia(item_id=item_id, media_id=media_id, filename=filename,
+                              declared_type=declared))
+
+
+async def media_of_items(session: AsyncSession, item_ids: Sequence[int]) -> dict[int, list]:
+    rows = await session.execute(
+        select(ItemMedia.item_id, ItemMedia.filename, ItemMedia.declared_type, Media)
+        .join(Media, Media.id == ItemMedia.media_id)
+        .where(ItemMedia.item_id.in_(list(item_ids)))
+        .order_by(ItemMedia.id)
+    )
+    out: dict[int, list] = {i: [] for i in item_ids}
+    for item_id, filename, declared, media in rows:
+        out[item_id].append((filename, declared, media))
+    return out
+
+
+def add_event(session: AsyncSession, actor: str, action: str, item_id: int | None = None,
+              brief_id: int | None = None, **detail: object) -> Event:
+    event = Event(actor=actor, action=action, item_id=item_id, brief_id=brief_id, detail=detail)
+    session.add(event)
+    return event
+
+
+async def brief_by_ref(session: AsyncSession, ref: str) -> Brief | None:
+    return await session.scalar(select(Brief).where(Brief.ref == ref.upper()))
+
+
+async def brief_by_response_id(session: AsyncSession, response_id: str) -> Brief | None:
+    return await session.scalar(select(Brief).where(Brief.response_id == response_id))
+
+
+async def brief_refs(session: AsyncSession) -> set[str]:
+    return set(await session.scalars(select(Brief.ref)))
+
+
+async def briefs_version(session: AsyncSession) -> str:
+    """Changes whenever a brief is added or edited: the key of the matching snapshot."""
+    row = (await session.execute(
+        select(func.count(Brief.id), func.max(Brief.id), func.max(Brief.updated_at))
+    )).one()
+    return hashlib.sha256(repr(tuple(row)).encode()).hexdigest()[:16]
+
+
+async def brief_records(session: AsyncSession) -> list[list]:
+    """[id, ref, title, response_id, [emails and contacts]] for every brief."""
+    rows = await session.execute(
+        select(Brief.id, Brief.ref, Brief.title, Brief.response_id, Brief.email, Brief.contacts)
+    )
+    out = []
+    for id_, ref, title, response_id, email, contacts in rows:
+        emails = [e.lower() for e in [email, *(contacts or [])] if e]
+        out.append([id_, ref, title or "", response_id, emails])
+    return out
+
+
+async def briefs_for_thread(session: AsyncSession, message_ids: Sequence[str]) -> list[tuple]:
+    """(message id, brief id, via) for referenced messages we know: our acknowledgements, or
+    items already matched."""
+    if not message_ids:
+        return []
+    ids = list(message_ids)[:50]
+    acks = await session.execute(
+        select(Outbound.message_id, Outbound.brief_id)
+        .where(Outbound.message_id.in_(ids), Outbound.brief_id.is_not(None))
+    )
+    items = await session.execute(
+        select(Item.message_id, Item.brief_id)
+        .where(Item.message_id.in_(ids), Item.brief_id.is_not(None),
+               Item.status == "matched")
+    )
+    return [(m, b, "acknowledgement") for m, b in acks] + [(m, b, "item") for m, b in items]
+
+
+def unmatched_ids_query() -> Select:
+    return select(Item.id).where(Item.status == "unmatched").order_by(Item.id)
+
+
+async def get_checkpoint(session: AsyncSession, channel: str, name: str) -> dict:
+    row = await session.scalar(
+        select(Checkpoint).where(Checkpoint.channel == channel, Checkpoint.name == name)
+    )
+    return dict(row.value) if row else {}
+
+
+async def set_checkpoint(session: AsyncSession, channel: str, name: str, value: dict) -> None:
+    row = await session.scalar(
+        select(Checkpoint).where(Checkpoint.channel == channel, Checkpoint.name == name)
+    )
+    if row is None:
+        session.add(Checkpoint(channel=channel, name=name, value=value))
+    else:
+        row.value = value
+
+
+def backoff(attempts: int) -> datetime:
+    """When a failed item is due again: 30 s, 1 min, 2 min … capped at one hour."""
+    return datetime.now(UTC) + timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+async def list_items(
+    session: AsyncSession, *, status: str | None = None, channel: str | None = None,
+    brief_id: int | None = None, after_id: int = 0, limit: int = 50, newest_first: bool = False,
+) -> list[Item]:
+    """Items by keyset (id) pagination, oldest first unless asked otherwise."""
+    query = select(Item)
+    if status:
+        query = query.where(Item.status == status)
+    if channel:
+        query = query.where(Item.channel == channel)
+    if brief_id is not None:
+        query = query.where(Item.brief_id == brief_id)
+    if after_id:
+        query = query.where(Item.id < after_id if newest_first else Item.id > after_id)
+    order = Item.id.desc() if newest_first else Item.id
+    return list(await session.scalars(query.order_by(order).limit(limit)))
+
+
+async def briefs_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Brief]:
+    if not ids:
+        return {}
+    return {b.id: b for b in await session.scalars(select(Brief).where(Brief.id.in_(set(ids))))}
+
+
+async def list_briefs(session: AsyncSession, *, after_id: int = 0, limit: int = 100) -> list[Brief]:
+    query = select(Brief).where(Brief.id > after_id).order_by(Brief.id).limit(limit)
+    return list(await session.scalars(query))
+
+
+async def item_counts(session: AsyncSession) -> dict[tuple[str, str], int]:
+    rows = await session.execute(
+        select(Item.channel, Item.status, func.count()).group_by(Item.channel, Item.status)
+    )
+    return {(channel, status): n for channel, status, n in rows}
+
+
+async def events_of(session: AsyncSession, *, item_id: int | None = None,
+                    brief_id: int | None = None, limit: int = 200) -> list[Event]:
+    query = select(Event).order_by(Event.id.desc()).limit(limit)
+    if item_id is not None:
+        query = query.where(Event.item_id == item_id)
+    if brief_id is not None:
+        query = query.where(Event.brief_id == brief_id)
+    return list(await session.scalars(query))

@@ -1,0 +1,190 @@
+"""Queries of the review app: the filtered queue, dashboard counts, brief search, audit, users."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import String, cast, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import Brief, Event, Item, ItemMedia, Media, User
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What a coordinator narrowed the queue to; every field optional."""
+
+    status: str = "unmatched"
+    channel: str | None = None
+    since: datetime | None = None  # received at or after
+    until: datetime | None = None  # received before
+    has_video: bool | None = None
+    language: str | None = None
+    flag: str | None = None
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _has_video():  # noqa: ANN202 - a SQL expression
+    return exists().where(
+        ItemMedia.item_id == Item.id, ItemMedia.media_id == Media.id, Media.kind == "video"
+    )
+
+
+def _has_flag(flag: str):  # noqa: ANN202
+    # Flags are a JSON list on both databases; its text holds each flag as "flag". One
+    # portable LIKE beats two dialects of JSON containment for a filter on a small list.
+    return cast(Item.flags, String).like(f'%"{_like_escape(flag)}"%', escape="\\")
+
+
+def _filtered(query, f: QueueFilter):  # noqa: ANN001, ANN202
+    conditions = [
+        (f.status, lambda: Item.status == f.status),
+        (f.channel, lambda: Item.channel == f.channel),
+        (f.since, lambda: Item.received_at >= f.since),
+        (f.until, lambda: Item.received_at < f.until),
+        (f.language, lambda: Item.language == f.language),
+        (f.flag, lambda: _has_flag(f.flag)),
+    ]
+    for value, condition in conditions:
+        if value:
+            query = query.where(condition())
+    if f.has_video is not None:
+        query = query.where(_has_video() if f.has_video else ~_has_video())
+    return query
+
+
+async def queue_page(
+    session: AsyncSession, f: QueueFilter, *, after_id: int = 0, limit: int = 50
+) -> list[Item]:
+    """One page of the queue, oldest first, by keyset (items with an id above `after_id`)."""
+    query = _filtered(select(Item), f)
+    if after_id:
+        query = query.where(Item.id > after_id)
+    return list(await session.scalars(query.order_by(Item.id).limit(limit)))
+
+
+async def queue_count(session: AsyncSession, f: QueueFilter) -> int:
+    return await session.scalar(_filtered(select(func.count(Item.id)), f)) or 0
+
+
+async def counts_by_channel_status(
+    session: AsyncSession, since: datetime | None = None
+) -> dict[tuple[str, str], int]:
+    query = select(Item.channel, Item.status, func.count(Item.id))
+    if since is not None:
+        query = query.where(Item.received_at >= since)
+    rows = await session.execute(query.group_by(Item.channel, Item.status))
+    return {(channel, status): n for channel, status, n in rows}
+
+
+async def oldest_of_status(session: AsyncSession, status: str) -> Item | None:
+    # Ids grow with arrival, so the lowest id is the oldest, found on the (status, id) index.
+    query = select(Item).where(Item.status == status).order_by(Item.id).limit(1)
+    return await session.scalar(query)
+
+
+async def given_up_count(session: AsyncSession, max_attempts: int) -> int:
+    query = select(func.count(Item.id)).where(
+        Item.status == "failed", Item.attempts >= max_attempts
+    )
+    return await session.scalar(query) or 0
+
+
+async def search_briefs(session: AsyncSession, text: str, limit: int = 20) -> list[Brief]:
+    """Briefs whose code, title, email or response id contains `text` (case-insensitive);
+    an exact code or email comes first."""
+    text = text.strip()
+    if not text:
+        return []
+    needle = f"%{_like_escape(text.casefold())}%"
+    exact = select(Brief).where(
+        or_(Brief.ref == text.upper(), Brief.email == text.casefold())
+    ).limit(limit)
+    found = list(await session.scalars(exact))
+    contains = select(Brief).where(
+        or_(
+            func.lower(Brief.ref).like(needle, escape="\\"),
+            func.lower(Brief.title).like(needle, escape="\\"),
+            func.lower(Brief.email).like(needle, escape="\\"),
+            Brief.response_id == text,
+        )
+    ).order_by(Brief.id).limit(limit)
+    seen = {b.id for b in found}
+    found += [b for b in await session.scalars(contains) if b.id not in seen]
+    return found[:limit]
+
+
+async def brief_page(session: AsyncSession, *, after_id: int = 0, limit: int = 50) -> list[Brief]:
+    query = select(Brief).where(Brief.id > after_id).order_by(Brief.id).limit(limit)
+    return list(await session.scalars(query))
+
+
+async def brief_count(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count(Brief.id))) or 0
+
+
+async def item_counts_of_briefs(session: AsyncSession, brief_ids: list[int]) -> dict[int, int]:
+    if not brief_ids:
+        return {}
+    rows = await session.execute(
+        select(Item.brief_id, func.count(Item.id))
+        .where(Item.brief_id.in_(brief_ids)).group_by(Item.brief_id)
+    )
+    return dict(rows.all())
+
+
+async def event_page(
+    session: AsyncSession, *, before_id: int = 0, actor: str | None = None,
+    action: str | None = None, limit: int = 100,
+) -> list[Event]:
+    """Audit events, newest first, by keyset (ids below `before_id`)."""
+    query = select(Event)
+    if before_id:
+        query = query.where(Event.id < before_id)
+    if actor:
+        query = query.where(Event.actor == actor)
+    if action:
+        query = query.where(Event.action == action)
+    return list(await session.scalars(query.order_by(Event.id.desc()).limit(limit)))
+
+
+async def media_by_sha256(session: AsyncSession, sha256: str) -> tuple[Media, str] | None:
+    """The stored medium and the first filename it arrived under."""
+    media = await session.scalar(select(Media).where(Media.key == f"sha256:{sha256}"))
+    if media is None:
+        return None
+    filename = await session.scalar(
+        select(ItemMedia.filename).where(ItemMedia.media_id == media.id)
+        .order_by(ItemMedia.id).limit(1)
+    )
+    return media, filename or ""
+
+
+async def user_by_name(session: AsyncSession, name: str) -> User | None:
+    return await session.scalar(select(User).where(User.name == name))
+
+
+async def user_by_token_hash(session: AsyncSession, token_hash: str) -> User | None:
+    return await session.scalar(select(User).where(User.token_hash == token_hash))
+
+
+async def all_users(session: AsyncSession) -> list[User]:
+    return list(await session.scalars(select(User).order_by(User.name)))
+
+
+async def admin_count(session: AsyncSession) -> int:
+    query = select(func.count(User.id)).where(User.role == "admin", User.disabled.is_(False))
+    return await session.scalar(query) or 0
+
+
+async def next_open_item(session: AsyncSession, after_id: int, actor: str, now: datetime
+                         ) -> int | None:
+    """The oldest unmatched item after `after_id` that nobody else is reviewing right now."""
+    free = or_(Item.claimed_by.is_(None), Item.claimed_by == actor, Item.claimed_until.is_(None),
+               Item.claimed_until < now)
+    query = select(Item.id).where(Item.status == "unmatched", Item.id > after_id, free)
+    return await session.scalar(query.order_by(Item.id).limit(1))

@@ -1,0 +1,79 @@
+"""Test helpers: build real emails, run a real SMTP listener on port 0, wait for conditions."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from contextlib import asynccontextmanager
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+
+from channels.smtp import start_smtp
+from intake.accept import accept
+from intake.serve import smtp_options
+
+
+def make_email(
+    subject: str = "Our video",
+    body: str = "Please find our video attached.",
+    sender: str = "someone@example.org",
+    to: str = "videos@intake.example",
+    attachments: list[tuple[str, bytes, str]] = (),
+    message_id: str | None = "auto",
+    headers: dict[str, str] | None = None,
+) -> bytes:
+    """A real MIME message, CRLF line ends (what a mail client sends)."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    if message_id == "auto":
+        from email.utils import make_msgid
+
+        msg["Message-ID"] = make_msgid(domain="example.org")
+    elif message_id:
+        msg["Message-ID"] = message_id
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    for filename, data, mime in attachments:
+        maintype, _, subtype = mime.partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes(policy=SMTP_POLICY)
+
+
+@asynccontextmanager
+async def smtp_listener(ctx, **option_overrides):
+    """Our real SMTP channel on 127.0.0.1:<free port>, feeding `accept`."""
+    options = smtp_options(ctx)
+    for name, value in option_overrides.items():
+        setattr(options, name, value)
+    server = await start_smtp(lambda raw: accept(ctx, raw), options, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def send(port: int, raw: bytes, mail_from: str = "someone@example.org",
+         rcpt: tuple[str, ...] = ("videos@intake.example",)) -> dict:
+    """Deliver raw bytes with smtplib (blocking: call through asyncio.to_thread)."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+        return client.sendmail(mail_from, list(rcpt), raw)
+
+
+async def send_async(port: int, raw: bytes, **kw) -> dict:  # noqa: ANN003
+    return await asyncio.to_thread(send, port, raw, **kw)
+
+
+async def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):  # noqa: ANN001
+    """Poll an async predicate until it returns something truthy (never a timing assert)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
