@@ -111,8 +111,10 @@ def _protocol_class(lmtp: bool) -> type[SMTP]:
     base = LMTP if lmtp else SMTP
 
     class Capped(base):  # type: ignore[valid-type, misc]
-        # Real senders exceed RFC 5321's 1000 octets (cron mail, some gateways).
-        line_length_limit = 8192
+        # Real senders exceed RFC 5321's 1000 octets (Outlook HTML bodies of 11,000+,
+        # cron mail, gateways); a bounce would lose the video. It is a per-connection
+        # buffer ceiling, and connections are capped.
+        line_length_limit = 1 << 20
 
         def __init__(self, *args, gate: _Gate, **kwargs) -> None:  # noqa: ANN002, ANN003
             super().__init__(*args, **kwargs)

@@ -83,8 +83,6 @@ def rematch(features: dict, extra: list[dict], options: MatchOptions) -> dict:
 
 def _tuning(options: MatchOptions) -> dict:
     # parsers.matching.match takes one Policy (its table holds every threshold).
-    from parsers.policy import Policy
-
     pattern = {"response_pattern": options.response_id_pattern} if (
         options.response_id_pattern) else {}
     return {"policy": Policy(title_threshold=options.title_threshold,
@@ -121,7 +119,18 @@ def analyse_email(
     features_json = features.to_json()
     features_json["headers"] = parsed.headers
     features_json["defects"] = parsed.defects
-    return Analysis(features_json, files, links, flags, verdict_json(verdict))
+    return Analysis(without_nul(features_json), files, links, flags, verdict_json(verdict))
+
+
+def without_nul(value):  # noqa: ANN001, ANN201 - any JSON value
+    """PostgreSQL text and JSONB cannot hold U+0000, which binary junk decodes to."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {k: without_nul(v) for k, v in value.items()}
+    return value
 
 
 def _spool_attachment(attachment, number: int, spool_dir: Path) -> SpooledFile:  # noqa: ANN001

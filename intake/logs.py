@@ -23,5 +23,6 @@ def setup_logging(level: int, as_json: bool) -> None:
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # mail-parser logs every part it does not render ("content 'x' not handled").
     logging.getLogger("mailparser").setLevel(logging.WARNING)
-    logging.getLogger("aiosmtpd").setLevel(logging.WARNING)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: a line per command
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -1,0 +1,116 @@
+"""Video and file-sharing links found in message text (YouTube, Vimeo, Drive, Dropbox, …)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
+
+# A URL with a scheme, or a bare host name followed by a path ("youtu.be/abc").
+_URL = re.compile(
+    r"(?:https?://|(?<![\w@./-]))(?:[a-z0-9-]+\.)+[a-z]{2,}(?::\d{1,5})?/[^\s<>\"'`{}|\\^]*",
+    re.IGNORECASE,
+)
+_TRAILING = ".,;:!?'\"»>)]}"
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+
+
+def _has_id(path: str) -> bool:
+    return any(len(part) >= 5 for part in path.split("/"))
+
+
+def _youtube(host: str, path: str, query: str) -> bool:
+    if host == "youtu.be":
+        return _has_id(path)
+    if path.startswith("/watch"):
+        return bool(parse_qs(query).get("v"))
+    return re.match(r"^/(shorts|embed|live|v)/[\w-]{5,}", path) is not None
+
+
+def _vimeo(host: str, path: str, query: str) -> bool:
+    return re.search(r"/\d{5,}", path) is not None
+
+
+def _google(host: str, path: str, query: str) -> bool:
+    if host == "drive.google.com":
+        return path.startswith(("/file/", "/drive/folders/", "/uc", "/open"))
+    return (
+        re.match(r"^/(file|document|presentation|spreadsheets|videos)/(u/\d+/)?d/", path)
+        is not None
+    )
+
+
+def _any_path(host: str, path: str, query: str) -> bool:
+    return _has_id(path) or bool(query)
+
+
+def _dropbox(host: str, path: str, query: str) -> bool:
+    if host in ("dl.dropboxusercontent.com", "db.tt"):
+        return _has_id(path)
+    return path.startswith(("/s/", "/sh/", "/scl/", "/l/", "/t/"))
+
+
+def _box(host: str, path: str, query: str) -> bool:
+    return path.startswith(("/s/", "/file/", "/v/", "/folder/"))
+
+
+def _sharepoint(host: str, path: str, query: str) -> bool:
+    return path.startswith(("/:", "/personal/", "/sites/", "/teams/")) or "download" in path
+
+
+# host (or host suffix after a dot) → does this path point at a file or video?
+_HOSTS: dict[str, Callable[[str, str, str], bool]] = {
+    "youtube.com": _youtube,
+    "youtube-nocookie.com": _youtube,
+    "youtu.be": _youtube,
+    "vimeo.com": _vimeo,
+    "drive.google.com": _google,
+    "docs.google.com": _google,
+    "dropbox.com": _dropbox,
+    "dropboxusercontent.com": _dropbox,
+    "db.tt": _dropbox,
+    "onedrive.live.com": _any_path,
+    "1drv.ms": _any_path,
+    "sharepoint.com": _sharepoint,
+    "wetransfer.com": _any_path,
+    "we.tl": _any_path,
+    "box.com": _box,
+}
+
+
+def _trim(url: str) -> str:
+    """Drop trailing punctuation, but keep a closing bracket the URL itself opened."""
+    while url and url[-1] in _TRAILING:
+        last = url[-1]
+        if last in _PAIRS and url.count(_PAIRS[last]) >= url.count(last):
+            break
+        url = url[:-1]
+    return url
+
+
+def _checker(host: str) -> Callable[[str, str, str], bool] | None:
+    host = host.removeprefix("www.").removeprefix("m.")
+    while host:
+        if host in _HOSTS:
+            return _HOSTS[host]
+        host = host.partition(".")[2]
+    return None
+
+
+def _is_video_link(url: str) -> bool:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    checker = _checker(host)
+    return checker is not None and checker(host.removeprefix("www."), parts.path, parts.query)
+
+
+def find_video_links(text: str) -> list[str]:
+    """Links to videos or shared files, in order of appearance, each once."""
+    links: list[str] = []
+    for hit in _URL.finditer(text):
+        url = _trim(hit.group(0))
+        if not url.lower().startswith(("http://", "https://")):
+            url = "https://" + url
+        if url not in links and _is_video_link(url):
+            links.append(url)
+    return links
