@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 EMAIL = "message/rfc822"
@@ -41,3 +41,6 @@ class TryLater(AcceptError):
 
 
 Accept = Callable[[RawItem], Awaitable[Accepted]]
+
+AcceptMany = Callable[[Sequence[RawItem]], Awaitable[list[Accepted]]]
+"""The same front door for a batch (one getUpdates answer): all durable, in one commit."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import multiprocessing
 import os
 import socket
 import tempfile
@@ -27,20 +28,46 @@ from store.queries import (
     briefs_for_thread,
     briefs_version,
     claim_items,
+    leases_held,
     link_media,
+    release_leases,
     release_stale_leases,
+    renew_leases,
     unmatched_ids_query,
     upsert_media,
 )
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=15)
+# A claim is a lease, renewed while the worker lives: items of a worker that died go back
+# to the queue within LEASE (at once for a dead process on this host, see _release_dead).
+LEASE = timedelta(minutes=2)
+HEARTBEAT_SECONDS = 30.0
 POLL_SECONDS = 5.0
 
 
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _dead_on_this_host(names: list[str]) -> list[str]:
+    dead = []
+    for name in names:
+        _host, _, rest = name.partition(":")
+        pid = rest.partition(":")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            dead.append(name)
+    return dead
 
 
 class Processor:
@@ -58,7 +85,11 @@ class Processor:
 
     def pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.processes)
+            # "spawn", not fork: a forked child inherits the SMTP and web listening sockets,
+            # and after a crash of this process it would keep port 8025 bound and
+            # accept connections nobody answers.
+            self._pool = ProcessPoolExecutor(max_workers=self.processes,
+                                             mp_context=multiprocessing.get_context("spawn"))
         return self._pool
 
     def close(self) -> None:
@@ -79,16 +110,34 @@ class Processor:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process due items until `stop` is set; wakes on accept or every few seconds."""
-        if self.ctx.db.is_sqlite:
-            async with self.ctx.db.writer()() as session, session.begin():
+        await self._release_dead()
+        heartbeat = asyncio.create_task(self._heartbeat(stop), name="lease-heartbeat")
+        try:
+            while not stop.is_set():
+                if not await self.run_once():
+                    self.ctx.wake.clear()
+                    await _wait_any(stop, self.ctx.wake, POLL_SECONDS)
+        finally:
+            heartbeat.cancel()
+            self.close()
+
+    async def _release_dead(self) -> None:
+        """Free the leases of a previous run that crashed, so its items go on at once."""
+        async with self.ctx.db.writer()() as session, session.begin():
+            if self.ctx.db.is_sqlite:  # one worker only: every lease is a dead one's
                 released = await release_stale_leases(session)
-            if released:
-                log.info("released %d items leased by a previous run", released)
+            else:
+                host = self.name.partition(":")[0]
+                dead = _dead_on_this_host(await leases_held(session, f"{host}:"))
+                released = await release_leases(session, dead)
+        if released:
+            log.info("released %d items leased by a process that died", released)
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            if not await self.run_once():
-                self.ctx.wake.clear()
-                await _wait_any(stop, self.ctx.wake, POLL_SECONDS)
-        self.close()
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            async with self.ctx.db.writer()() as session, session.begin():
+                await renew_leases(session, self.name, LEASE)
 
     async def run_once(self, limit: int | None = None) -> int:
         """Claim and process one batch; returns how many items were processed."""

@@ -36,6 +36,27 @@ async def insert_item(session: AsyncSession, item: Item) -> tuple[Item, bool]:
     return item, True
 
 
+async def insert_items(session: AsyncSession, items: Sequence[Item]) -> list[tuple[Item, bool]]:
+    """insert_item for a batch, in order: one lookup and one multi-row INSERT instead of a
+    round trip per item. A concurrent writer's race sends it back to one item at a time."""
+    if len(items) == 1:
+        return [await insert_item(session, items[0])]
+    keys = {item.dedupe_key for item in items}
+    found = {row.dedupe_key: row
+             for row in await session.scalars(select(Item).where(Item.dedupe_key.in_(keys)))}
+    fresh: dict[str, Item] = {}
+    for item in items:
+        if item.dedupe_key not in found:
+            fresh.setdefault(item.dedupe_key, item)
+    try:
+        async with session.begin_nested():
+            session.add_all(list(fresh.values()))
+    except IntegrityError:
+        return [await insert_item(session, item) for item in items]
+    return [(found.get(item.dedupe_key) or fresh[item.dedupe_key],
+             fresh.get(item.dedupe_key) is item) for item in items]
+
+
 def _due(now: datetime, max_attempts: int):  # noqa: ANN202 - a SQL expression
     retry = (Item.status == RETRYABLE) & (Item.attempts < max_attempts) & (
         Item.next_attempt_at <= now
@@ -71,6 +92,27 @@ async def release_stale_leases(session: AsyncSession) -> int:
         update(Item).where(Item.worker.is_not(None)).values(worker=None, worker_until=None)
     )
     return result.rowcount or 0
+
+
+async def leases_held(session: AsyncSession, prefix: str) -> list[str]:
+    """Worker names holding leases that start with `prefix` (e.g. this host's)."""
+    query = select(Item.worker).where(Item.worker.like(f"{prefix}%")).distinct()
+    return list(await session.scalars(query))
+
+
+async def release_leases(session: AsyncSession, workers: Sequence[str]) -> int:
+    if not workers:
+        return 0
+    result = await session.execute(
+        update(Item).where(Item.worker.in_(list(workers))).values(worker=None, worker_until=None)
+    )
+    return result.rowcount or 0
+
+
+async def renew_leases(session: AsyncSession, worker: str, lease: timedelta) -> None:
+    await session.execute(
+        update(Item).where(Item.worker == worker).values(worker_until=utcnow() + lease)
+    )
 
 
 async def count_due(session: AsyncSession, max_attempts: int) -> int:

@@ -135,12 +135,12 @@ async def test_storage_trouble_gets_451_and_the_sender_can_retry(ctx, monkeypatc
 
 
 async def test_database_trouble_gets_451(ctx, monkeypatch):
-    async def broken(session, item):
+    async def broken(session, items):
         from sqlalchemy.exc import OperationalError
 
         raise OperationalError("INSERT", {}, Exception("database is locked"))
 
-    monkeypatch.setattr("intake.accept.insert_item", broken)
+    monkeypatch.setattr("intake.accept.insert_items", broken)
     async with smtp_listener(ctx) as port:
         with pytest.raises(smtplib.SMTPDataError) as refused:
             await send_async(port, make_email())
