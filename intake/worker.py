@@ -111,6 +111,8 @@ class Processor:
     async def run(self, stop: asyncio.Event) -> None:
         """Process due items until `stop` is set; wakes on accept or every few seconds."""
         await self._release_dead()
+        # Start the parsing processes now: the first item should not wait for them.
+        await asyncio.get_running_loop().run_in_executor(self.pool(), _warm_up)
         heartbeat = asyncio.create_task(self._heartbeat(stop), name="lease-heartbeat")
         try:
             while not stop.is_set():
@@ -341,6 +343,10 @@ def _apply_verdict(item: Item, verdict: dict, flags: list[str]) -> None:
 def _header_references(raw_path: Path) -> list[str]:
     with raw_path.open("rb") as handle:
         return header_references(handle.read(256 * 1024))
+
+
+def _warm_up() -> None:
+    import intake.analyse  # noqa: F401 - load the parsers and matching in the child
 
 
 def _write_snapshot(path: Path, records: list) -> None:

@@ -149,7 +149,8 @@ def reference_ids(in_reply_to: str, references: str) -> list[str]:
 
 def _headers(message) -> dict[str, str]:  # noqa: ANN001 - email.message.Message
     wanted = ("auto-submitted", "precedence", "x-auto-response-suppress", "return-path",
-              "content-type", "x-autoreply", "x-autorespond")
+              "content-type", "x-autoreply", "x-autorespond", "x-failed-recipients",
+              "content-language")
     out = {}
     for name in wanted:
         value = message.get(name)
@@ -180,7 +181,10 @@ def _parse_mailparser(raw: bytes, channel: str, envelope_sender: str | None) -> 
         message_id=message_id(raw),
         references=reference_ids(parsed.in_reply_to, parsed.references),
     )
-    attachments = [_decode_attachment(part) for part in parsed.attachments]
+    attachments = []
+    for part in parsed.attachments:
+        attachments.append(_decode_attachment(part))
+        part["payload"] = None  # its base64 text is bigger than the file: drop it now
     features.filenames = [a.filename for a in attachments if a.filename]
     defects = sorted(str(d) for d in parsed.defects_categories)
     return ParsedEmail(features, attachments, defects, _headers(parsed.message))
