@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 from imapclient import IMAPClient
 
-from channels.contract import EMAIL, Accept, RawItem, Rejected, TryLater
+from channels.contract import EMAIL, Accept, AcceptMany, RawItem, Rejected, TryLater
 from channels.imap_folder import (
     NETWORK_ERRORS,
     Folder,
@@ -66,9 +66,11 @@ class Bridge:
     """Runs the async callables intake handed us on its loop, and waits here for the answer."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, accept: Accept,
-                 load_checkpoint: LoadCheckpoint, save_checkpoint: SaveCheckpoint) -> None:
+                 load_checkpoint: LoadCheckpoint, save_checkpoint: SaveCheckpoint,
+                 accept_many: AcceptMany | None = None) -> None:
         self.loop = loop
         self._accept = accept
+        self._accept_many = accept_many
         self._load = load_checkpoint
         self._save = save_checkpoint
 
@@ -82,6 +84,14 @@ class Bridge:
 
     def accept(self, item: RawItem):  # noqa: ANN201 - an Accepted
         return self._call(self._accept(item))
+
+    @property
+    def batches(self) -> bool:
+        return self._accept_many is not None
+
+    def accept_many(self, items: list[RawItem]) -> list:
+        """All durable in one commit, or none (it raises)."""
+        return self._call(self._accept_many(items))
 
     def load(self, name: str) -> dict:
         return self._call(self._load(name))
@@ -127,21 +137,19 @@ class Ingester:
                       "rejected": [REJECTED_KEYWORD.encode()], "failed": [FAILED_KEYWORD.encode()]}
 
     def batch(self, folder: Folder, uids: list[int]) -> Tally:
-        """Accept each message, then mark those kept; a TryLater stops at that message."""
+        """Accept the messages in groups, then mark those kept; a TryLater stops there."""
         tally = Tally()
         done: dict[str, list[int]] = {outcome: [] for outcome in self.flags}
+        group: list[tuple[int, RawItem]] = []
         try:
             for uid, raw, when in folder.bodies(uids):
-                try:
-                    outcome = self._accept(folder, uid, raw, when)
-                except Stall as exc:
-                    tally.stalled = str(exc)
-                    return tally
-                done[outcome].append(uid)
-                setattr(tally, outcome, getattr(tally, outcome) + 1)
-                tally.last_uid = uid
-                if self.stop.is_set():
-                    return tally
+                group.append((uid, self._item(folder, uid, raw, when)))
+                if _full(group) or self.stop.is_set():
+                    if not self._accept_group(folder, group, done, tally) or self.stop.is_set():
+                        return tally
+                    group = []
+            if group and not self._accept_group(folder, group, done, tally):
+                return tally
             tally.last_uid = max(uids)  # UIDs that vanished meanwhile are done with too
             return tally
         finally:
@@ -149,20 +157,50 @@ class Ingester:
             tally.set_aside = done["failed"]
             self._mark(folder, done)
 
+    def _accept_group(self, folder: Folder, group: list[tuple[int, RawItem]],
+                      done: dict[str, list[int]], tally: Tally) -> bool:
+        """One commit for the group; if it fails for another reason than storage, one by
+        one, so a message that breaks accept is found and set aside. False: stalled."""
+        outcomes = None
+        try:
+            if self.bridge.batches and len(group) > 1:
+                accepted = self.bridge.accept_many([item for _uid, item in group])
+                outcomes = ["duplicate" if a.duplicate else "new" for a in accepted]
+        except TryLater as exc:
+            tally.stalled = f"UID {group[0][0]}: {exc}"
+            return False
+        except Exception:  # noqa: S110 - isolate the message that breaks it, one by one below
+            log.warning("%s: a batch of %d failed; accepting one by one", folder.spec.name,
+                        len(group))
+        for index, (uid, item) in enumerate(group):
+            try:
+                outcome = outcomes[index] if outcomes else self._accept(folder, uid, item)
+            except Stall as exc:
+                tally.stalled = str(exc)
+                return False
+            done[outcome].append(uid)
+            setattr(tally, outcome, getattr(tally, outcome) + 1)
+            tally.last_uid = uid
+        return True
+
     def _mark(self, folder: Folder, done: dict[str, list[int]]) -> None:
         for outcome, uids in done.items():
             move_to = self.options.move_to if outcome in ("new", "duplicate") else ""
             folder.mark(uids, self.flags[outcome], move_to)
 
-    def _accept(self, folder: Folder, uid: int, raw: bytes, when: datetime | None) -> str:
+    @staticmethod
+    def _item(folder: Folder, uid: int, raw: bytes, when: datetime | None) -> RawItem:
         name = folder.spec.name
-        item = RawItem(
+        return RawItem(
             channel="imap", raw=raw, content_type=EMAIL,
             external_id=f"{name}:{folder.uidvalidity}:{uid}",
             source={"mailbox": name, "folder": folder.spec.folder, "uid": uid,
                     "uidvalidity": folder.uidvalidity,
                     "internaldate": when.isoformat() if when else None},
         )
+
+    def _accept(self, folder: Folder, uid: int, item: RawItem) -> str:
+        name = folder.spec.name
         try:
             accepted = self.bridge.accept(item)
         except Rejected as exc:
@@ -186,6 +224,13 @@ class Ingester:
         log.error("%s: UID %s set aside, flagged %s and left on the server; after the fix, "
                   "`intake imap backfill` reads it again", folder.spec.name, uid, FAILED_KEYWORD)
         return "failed"
+
+
+GROUP_MESSAGES, GROUP_BYTES = 25, 32_000_000  # one accept commit for up to this much
+
+
+def _full(group: list[tuple[int, RawItem]]) -> bool:
+    return len(group) >= GROUP_MESSAGES or sum(len(i.raw) for _u, i in group) >= GROUP_BYTES
 
 
 def backoff(failures: int) -> float:

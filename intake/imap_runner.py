@@ -8,6 +8,7 @@ import re
 from contextlib import AsyncExitStack
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from channels.contract import TryLater
 from channels.imap import (
@@ -19,9 +20,10 @@ from channels.imap import (
     parse_mailbox_url,
     read_secret,
 )
-from intake.accept import accept
+from intake.accept import accept, accept_many
 from intake.config import ConfigError, Settings
 from intake.context import Context
+from intake.leader import Leadership, lock_engine
 from store.queries import get_checkpoint, set_checkpoint
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,8 @@ def make_bridge(ctx: Context, accept_fn=None) -> Bridge:  # noqa: ANN001 - an Ac
         accept_fn or (lambda raw: accept(ctx, raw)),
         lambda name: load_checkpoint(ctx, name),
         lambda name, value: save_checkpoint(ctx, name, value),
+        # A test that swaps accept for a faulty one gets it for batches too.
+        None if accept_fn else (lambda raws: accept_many(ctx, raws)),
     )
 
 
@@ -115,11 +119,52 @@ def start_pollers(ctx: Context, bridge: Bridge | None = None) -> list[MailboxPol
 
 
 async def start_imap_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitStack) -> None:
-    """The serve role: one thread per configured mailbox, stopped before the database closes."""
+    """The serve role: one thread per configured mailbox, stopped before the database closes.
+
+    On PostgreSQL several processes may run it: per mailbox, the one holding its advisory
+    lock polls and the others stand by, taking over when the leader dies."""
     if not ctx.settings.imap_urls:
         raise SystemExit("role 'imap' needs INTAKE_IMAP_URLS")
     try:
+        if not ctx.db.is_sqlite:
+            await _start_leaders(ctx, stack)
+            return
         pollers = start_pollers(ctx)
     except ConfigError as exc:
         raise SystemExit(f"intake: {exc}") from None
     stack.push_async_callback(stop_pollers, pollers)
+
+
+async def _start_leaders(ctx: Context, stack: AsyncExitStack) -> None:
+    options = imap_options(ctx.settings)
+    specs = mailbox_specs(ctx.settings)
+    logging.getLogger("imapclient").setLevel(logging.INFO)
+    bridge = make_bridge(ctx)
+    engine = lock_engine(ctx.settings.effective_database_url)
+    done = asyncio.Event()
+    tasks = [asyncio.create_task(lead_mailbox(spec, bridge, options, engine, done),
+                                 name=f"imap-leader:{spec.name}") for spec in specs]
+
+    async def finish() -> None:
+        done.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await engine.dispose()
+
+    stack.push_async_callback(finish)
+
+
+async def lead_mailbox(spec: MailboxSpec, bridge: Bridge, options: ImapOptions,
+                       engine: AsyncEngine, done: asyncio.Event) -> None:
+    """Follow one mailbox while holding its lock; stand by while another process does."""
+    leadership = Leadership(engine, f"imap:{spec.name}")
+    while await leadership.acquire(done):
+        poller = MailboxPoller(spec, bridge, options)
+        poller.start()
+        log.info("IMAP: following %s (this process leads it)", spec.name)
+        try:
+            lost = await leadership.watch(done)
+        finally:
+            await stop_pollers([poller])
+            await leadership.release()
+        if not lost:
+            return

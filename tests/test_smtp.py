@@ -204,3 +204,40 @@ async def test_lmtp_answers_once_per_recipient(ctx):
         assert await asyncio.to_thread(deliver) == {}
     async with ctx.db.reader()() as session:
         assert await session.scalar(select(func.count(Item.id))) == 1
+
+
+async def test_starttls_when_a_certificate_is_configured(tmp_path, sqlite_url):
+    import shutil
+    import ssl
+    import subprocess
+
+    from intake.context import build_context
+    from store.migrate import upgrade
+    from tests.conftest import make_settings
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed: cannot make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-keyout", str(key),
+                    "-out", str(cert), "-days", "2", "-nodes", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True)
+    ctx = build_context(make_settings(tmp_path, sqlite_url, smtp_tls_cert=cert,
+                                      smtp_tls_key=key))
+    await upgrade(ctx.db)
+    try:
+        async with smtp_listener(ctx) as port:
+            def deliver():
+                context = ssl.create_default_context(cafile=str(cert))
+                context.check_hostname = False
+                with smtplib.SMTP("127.0.0.1", port) as client:
+                    client.ehlo()
+                    assert client.has_extn("starttls")
+                    client.starttls(context=context)
+                    client.ehlo()
+                    client.sendmail("a@example.org", ["v@intake.example"], make_email())
+                    return client.sock.version()
+
+            assert (await asyncio.to_thread(deliver)).startswith("TLS")
+        assert len(await _items(ctx)) == 1
+    finally:
+        await ctx.close()
