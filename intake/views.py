@@ -17,10 +17,12 @@ from store.queries import (
 from store.web_queries import (
     QueueFilter,
     brief_count,
+    brief_labels,
     brief_page,
     counts_by_channel_status,
     event_page,
     given_up_count,
+    is_plain,
     item_counts_of_briefs,
     media_by_sha256,
     next_open_item,
@@ -137,18 +139,35 @@ async def brief_view(ctx: Context, ref: str) -> dict | None:
 # -- the review app's reads -----------------------------------------------------------------
 
 
+COUNT_CAP = 500  # a filtered queue says "500+" rather than read every row to count them
+
+
 async def queue_view(ctx: Context, filters: QueueFilter, after_id: int = 0,
                      limit: int = 50) -> dict:
-    """One keyset page of items matching the filters, oldest first, with the total count."""
+    """One keyset page of items matching the filters, oldest first. The first page also
+    says how many match: exact for a whole status; for narrower filters at most COUNT_CAP,
+    with total_capped set past it. Later pages leave total None: it was on the first."""
     async with ctx.db.reader()() as session:
         items = await queue_page(session, filters, after_id=after_id, limit=limit + 1)
         more = len(items) > limit
         items = items[:limit]
+        cap = None if is_plain(filters) else COUNT_CAP
+        total = None if after_id else await queue_count(session, filters, cap)
         return {
-            "items": await _with_relations(session, items),
+            "items": await _listed(session, items),
             "next_after": items[-1].id if more else None,
-            "total": await queue_count(session, filters),
+            "total": min(total, cap) if cap and total is not None else total,
+            "total_capped": bool(cap and total is not None and total > cap),
         }
+
+
+async def _listed(session, items: list[Item]) -> list[dict]:  # noqa: ANN001
+    """_with_relations for lists: briefs by code and title only."""
+    ids = {i.brief_id for i in items if i.brief_id}
+    ids |= {c["brief_id"] for i in items for c in (i.candidates or [])}
+    labels = await brief_labels(session, list(ids))
+    media = await media_of_items(session, [i.id for i in items])
+    return [item_json(i, labels, media[i.id]) for i in items]
 
 
 def _table(counts: dict[tuple[str, str], int]) -> dict:

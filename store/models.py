@@ -91,6 +91,8 @@ class Item(Base):
     __tablename__ = "items"
     __table_args__ = (
         Index("ix_items_status_id", "status", "id"),
+        Index("ix_items_status_channel", "status", "channel"),  # dashboard counts
+        Index("ix_items_received_at", "received_at"),  # today's counts, date filters
         Index("ix_items_brief_id", "brief_id"),
         Index("ix_items_message_id", "message_id"),
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, cast, exists, func, or_, select
+from sqlalchemy import String, cast, exists, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from store.models import Brief, Event, Item, ItemMedia, Media, User
 
@@ -60,24 +61,43 @@ def _filtered(query, f: QueueFilter):  # noqa: ANN001, ANN202
 async def queue_page(
     session: AsyncSession, f: QueueFilter, *, after_id: int = 0, limit: int = 50
 ) -> list[Item]:
-    """One page of the queue, oldest first, by keyset (items with an id above `after_id`)."""
-    query = _filtered(select(Item), f)
+    """One page of the queue, oldest first, by keyset (items with an id above `after_id`).
+    The parsed features (text, headers: often tens of kB) and the source are not loaded:
+    lists don't show them."""
+    query = _filtered(select(Item).options(defer(Item.features), defer(Item.source)), f)
     if after_id:
         query = query.where(Item.id > after_id)
     return list(await session.scalars(query.order_by(Item.id).limit(limit)))
 
 
-async def queue_count(session: AsyncSession, f: QueueFilter) -> int:
-    return await session.scalar(_filtered(select(func.count(Item.id)), f)) or 0
+def is_plain(f: QueueFilter) -> bool:
+    """Only a status: counted straight from the (status, id) index."""
+    return f == QueueFilter(status=f.status)
+
+
+async def queue_count(session: AsyncSession, f: QueueFilter, cap: int | None = None) -> int:
+    """How many items match; with `cap`, counting stops past it (cap + 1 means "more"), so
+    a narrow filter over a large queue costs at most `cap` rows, not all of them."""
+    if cap is None:
+        return await session.scalar(_filtered(select(func.count()).select_from(Item), f)) or 0
+    first = _filtered(select(Item.id), f).limit(cap + 1).subquery()
+    return await session.scalar(select(func.count()).select_from(first)) or 0
 
 
 async def counts_by_channel_status(
     session: AsyncSession, since: datetime | None = None
 ) -> dict[tuple[str, str], int]:
-    query = select(Item.channel, Item.status, func.count(Item.id))
+    # count(*) grouped in index order: answered from ix_items_status_channel alone.
+    query = select(Item.channel, Item.status, func.count())
+    group = (Item.status, Item.channel)
     if since is not None:
         query = query.where(Item.received_at >= since)
-    rows = await session.execute(query.group_by(Item.channel, Item.status))
+        if session.bind.dialect.name == "sqlite":
+            # Without statistics SQLite groups along ix_items_status_channel and reads every
+            # row; SQLite's unary + takes that index out of play, so it reads today's rows
+            # through ix_items_received_at.
+            group = (literal_column("+items.status"), literal_column("+items.channel"))
+    rows = await session.execute(query.group_by(*group))
     return {(channel, status): n for channel, status, n in rows}
 
 
@@ -188,3 +208,21 @@ async def next_open_item(session: AsyncSession, after_id: int, actor: str, now: 
                Item.claimed_until < now)
     query = select(Item.id).where(Item.status == "unmatched", Item.id > after_id, free)
     return await session.scalar(query.order_by(Item.id).limit(1))
+
+
+@dataclass(frozen=True)
+class BriefLabel:
+    """What a list shows of a brief: its code and title (duck-types Brief for item_json)."""
+
+    id: int
+    ref: str
+    title: str
+
+
+async def brief_labels(session: AsyncSession, ids: list[int]) -> dict[int, BriefLabel]:
+    """Code and title of each brief, without loading whole rows (survey extras can be large)."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Brief.id, Brief.ref, Brief.title).where(Brief.id.in_(set(ids))))
+    return {id_: BriefLabel(id_, ref, title or "") for id_, ref, title in rows}

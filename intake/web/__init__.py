@@ -42,5 +42,6 @@ def build_app(ctx: Context) -> web.Application:
     for module in (auth, pages, admin, api, media):
         app.add_routes(module.routes)
     app.add_routes(health_routes)
+    app.add_routes(__import__("intake.web.metrics", fromlist=["routes"]).routes)  # issue 7
     app.router.add_static("/static/", STATIC, follow_symlinks=False, append_version=False)
     return app

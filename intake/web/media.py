@@ -1,0 +1,66 @@
+"""Media downloads: /media/<sha256> from the blob store, with Range, inline only when safe."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+from aiohttp import web
+
+from intake.views import media_view
+from intake.web.render import playable
+from intake.web.state import CONTEXT
+from intake.web.text import t
+from store.blobs import FileBlobStore
+
+routes = web.RouteTableDef()
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+CHUNK = 256 * 1024
+
+
+def disposition(kind: str, filename: str) -> str:
+    """RFC 6266/8187: an ASCII fallback name and the real one percent-encoded."""
+    fallback = re.sub(r"[^A-Za-z0-9._ -]", "_", filename).strip() or "download"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def media_headers(info: dict) -> dict[str, str]:
+    inline = playable(info) is not None
+    mime = info["mime"] if inline else (info["mime"] or "application/octet-stream")
+    filename = info["filename"] or info["sha256"][:16]
+    return {
+        "Content-Type": mime,
+        # Anything a browser would not just play or show is saved, never rendered.
+        "Content-Disposition": disposition("inline" if inline else "attachment", filename),
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
+@routes.get("/media/{sha256}")
+async def media(request: web.Request) -> web.StreamResponse:
+    sha256 = request.match_info["sha256"]
+    if not SHA256.match(sha256):
+        raise web.HTTPNotFound(text=t("error.no_media"))
+    ctx = request.app[CONTEXT]
+    info = await media_view(ctx, sha256)
+    if info is None or not await ctx.blobs.exists(sha256):
+        raise web.HTTPNotFound(text=t("error.no_media"))
+    headers = media_headers(info)
+    if isinstance(ctx.blobs, FileBlobStore):
+        # Blobs are named by hash with no suffix, so FileResponse's "<file>.gz sibling"
+        # substitution can never pick up another file; it serves Range, ETag and sendfile.
+        return web.FileResponse(ctx.blobs.path(sha256), chunk_size=CHUNK, headers=headers)
+    return await _stream(request, ctx.blobs, sha256, info, headers)
+
+
+async def _stream(request: web.Request, blobs, sha256: str, info: dict,  # noqa: ANN001
+                  headers: dict[str, str]) -> web.StreamResponse:
+    """Other blob stores (S3): stream the whole blob; no Range, so say so."""
+    response = web.StreamResponse(headers={**headers, "Accept-Ranges": "none"})
+    if info["size"] is not None:
+        response.content_length = info["size"]
+    await response.prepare(request)
+    async for chunk in blobs.stream(sha256):
+        await response.write(chunk)
+    await response.write_eof()
+    return response

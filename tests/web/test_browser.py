@@ -1,0 +1,143 @@
+"""The review app in a real browser (Debian's Chromium through Playwright): sign in, open the
+queue, play a video, accept a guess, find it on the brief, undo; CSRF, escaping and roles."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.web.conftest import PASSWORD, brief_ref, deliver, import_csv, process
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> subject'
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+
+
+@pytest.fixture
+async def browser():
+    playwright_api = pytest.importorskip("playwright.async_api")
+    async with playwright_api.async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def site(people, make_client, tmp_path, tiny_mp4):
+    """The app on 127.0.0.1 with two briefs and one unmatched item carrying a real video."""
+    ctx = people
+    await import_csv(ctx, tmp_path, [("r1", "Rainwater tanks for schools", "team@example.org"),
+                                     ("r2", "Solar lamps for night classes", "team@example.org")])
+    item_id = await deliver(ctx, subject=XSS, sender="team@example.org",
+                            body="Hello,\nhere is the video of our practice.\nThe team",
+                            attachments=[("practice video.mp4", tiny_mp4, "video/mp4")])
+    await process(ctx)
+    client = await make_client(ctx)
+    return {"url": str(client.make_url("")).rstrip("/"), "item": item_id, "ctx": ctx,
+            "refs": [await brief_ref(ctx, "r1"), await brief_ref(ctx, "r2")]}
+
+
+async def _signin(page, base, name):
+    await page.goto(f"{base}/queue")
+    assert "/signin" in page.url
+    await page.fill('input[name="name"]', name)
+    await page.fill('input[name="password"]', PASSWORD)
+    await page.click('button[type="submit"]')
+    await page.wait_for_url(f"{base}/queue")
+
+
+def _shot(name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    return str(ARTIFACTS / name)
+
+
+async def test_a_coordinator_works_an_item_end_to_end(browser, site, tiny_mp4):
+    base, item_id = site["url"], site["item"]
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    ranges = []
+    page.on("response", lambda r: ranges.append(r.status) if "/media/" in r.url else None)
+    await _signin(page, base, "cora")
+    await page.screenshot(path=_shot("queue.png"), full_page=True)
+    assert await page.locator("table.queue tbody tr").count() == 1
+    await page.click(f'table.queue a[href="/items/{item_id}"] >> nth=0')
+    await page.wait_for_url(f"{base}/items/{item_id}")
+    assert await page.evaluate("window.__xss") is None  # the subject is text, not markup
+    assert XSS in await page.locator("dd.subject").inner_text()
+
+    video = page.locator("video")
+    await video.wait_for()
+    state = await page.wait_for_function(
+        "() => { const v = document.querySelector('video');"
+        " return v && v.readyState >= 1 ? [v.readyState, v.duration] : null; }", timeout=30_000)
+    ready, duration = await state.json_value()
+    if shutil.which("ffmpeg"):
+        assert ready >= 1 and duration > 0.5
+    assert 206 in ranges or 200 in ranges  # the player fetched the blob over HTTP
+    await page.screenshot(path=_shot("item.png"), full_page=True)
+    await page.set_viewport_size({"width": 820, "height": 1180})  # a tablet, upright
+    await page.screenshot(path=_shot("item-tablet.png"), full_page=True)
+    await page.set_viewport_size({"width": 1280, "height": 900})
+
+    await page.locator("ol.candidates li").first.locator("button").click()
+    await page.wait_for_url(f"{base}/items/{item_id}?done=assign")
+    flash = await page.locator(".flash").inner_text()
+    ref = flash.removeprefix("Assigned to ").rstrip(".")
+    assert ref in site["refs"]
+
+    await page.click(f"h1 a[href='/briefs/{ref}']")
+    await page.wait_for_url(f"{base}/briefs/{ref}")
+    assert await page.locator(f'table a[href="/items/{item_id}"]').count() >= 1
+    assert await page.locator(".gallery video").count() == 1
+    await page.screenshot(path=_shot("brief.png"), full_page=True)
+
+    await page.goto(f"{base}/items/{item_id}")
+    await page.click("#undo")
+    await page.wait_for_url(f"{base}/items/{item_id}?done=undo")
+    assert "unmatched again" in await page.locator(".flash").inner_text()
+
+
+async def test_a_post_without_the_csrf_token_gets_403_in_the_browser(browser, site):
+    base, item_id = site["url"], site["item"]
+    page = await browser.new_page()
+    await _signin(page, base, "cora")
+    status = await page.evaluate(
+        """async (path) => (await fetch(path, {method: "POST",
+              body: new URLSearchParams({reason: "spam"})})).status""",
+        f"/items/{item_id}/reject")
+    assert status == 403
+    await page.goto(f"{base}/items/{item_id}")
+    assert "unmatched" in await page.locator("h1 .badge").first.inner_text()
+
+
+async def test_a_viewer_cannot_assign(browser, site):
+    base, item_id = site["url"], site["item"]
+    page = await browser.new_page()
+    await _signin(page, base, "vic")
+    await page.goto(f"{base}/items/{item_id}")
+    assert await page.locator("text=Accept this guess").count() == 0
+    assert await page.locator('input[name="_csrf"]').count() == 1  # only sign-out's form
+    token = await page.locator('input[name="_csrf"]').get_attribute("value")
+    status = await page.evaluate(
+        """async ([path, token, ref]) => (await fetch(path, {method: "POST",
+              body: new URLSearchParams({_csrf: token, ref: ref})})).status""",
+        [f"/items/{item_id}/assign", token, site["refs"][0]])
+    assert status == 403
+
+
+async def test_keyboard_only_reaches_the_main_action(browser, site):
+    base, item_id = site["url"], site["item"]
+    page = await browser.new_page()
+    await _signin(page, base, "cora")
+    await page.goto(f"{base}/items/{item_id}")
+    await page.keyboard.press("g")  # focuses the first "Accept this guess"
+    focused = await page.evaluate("document.activeElement.textContent.trim()")
+    assert focused == "Accept this guess"
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{base}/items/{item_id}?done=assign")
