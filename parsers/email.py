@@ -150,7 +150,7 @@ def reference_ids(in_reply_to: str, references: str) -> list[str]:
 def _headers(message) -> dict[str, str]:  # noqa: ANN001 - email.message.Message
     wanted = ("auto-submitted", "precedence", "x-auto-response-suppress", "return-path",
               "content-type", "x-autoreply", "x-autorespond", "x-failed-recipients",
-              "content-language")
+              "content-language", "authentication-results", "x-spam-flag", "x-spam-status")
     out = {}
     for name in wanted:
         value = message.get(name)
