@@ -80,6 +80,17 @@ async def note_external_id(session: AsyncSession, media: Media, external_id: str
     media.external_id = external_id
 
 
+async def waiting_items(session: AsyncSession, chat_id: str, before: int, limit: int = 20,
+                        days: int = 7) -> list[Item]:
+    """A chat's recent items left unmatched (we asked for their code), oldest first."""
+    return list(await session.scalars(
+        select(Item)
+        .where(Item.chat_id == chat_id, Item.channel == CHANNEL, Item.status == "unmatched",
+               Item.id < before, Item.received_at > utcnow() - timedelta(days=days))
+        .order_by(Item.id.desc()).limit(limit)
+    ))[::-1]
+
+
 async def chat_items(session: AsyncSession, chat_id: str, limit: int = 10) -> list[Item]:
     """What a chat sent, newest first (commands and merged parts left out)."""
     return list(await session.scalars(
@@ -89,19 +100,19 @@ async def chat_items(session: AsyncSession, chat_id: str, limit: int = 10) -> li
     ))
 
 
-async def chat_briefs(session: AsyncSession, chat: Chat | None, limit: int = 4) -> list[Brief]:
-    """The briefs a chat has used lately: the one it is bound to, then those its items went to."""
-    if chat is None:
-        return []
-    ids = [chat.brief_id] if chat.brief_id else []
+async def chat_briefs(session: AsyncSession, chat_id: str, limit: int = 4) -> list[Brief]:
+    """The briefs a chat has used lately: the one it is bound to, those its items went to,
+    those it created with /new."""
+    chat = await get_chat(session, chat_id)
+    ids = [chat.brief_id] if chat is not None and chat.brief_id else []
     rows = await session.execute(
-        select(Item.brief_id, func.max(Item.id).label("last"))
-        .where(Item.chat_id == chat.chat_id, Item.channel == CHANNEL,
-               Item.brief_id.is_not(None))
+        select(Item.brief_id)
+        .where(Item.chat_id == chat_id, Item.channel == CHANNEL, Item.brief_id.is_not(None))
         .group_by(Item.brief_id).order_by(func.max(Item.id).desc()).limit(limit)
     )
-    ids += [brief_id for brief_id, _ in rows if brief_id not in ids]
-    ids += [i for i in chat.state.get("created", []) if i not in ids]
+    ids += [brief_id for (brief_id,) in rows if brief_id not in ids]
+    created = (chat.state or {}).get("created", []) if chat is not None else []
+    ids += [i for i in reversed(created) if i not in ids]
     briefs = {b.id: b for b in await session.scalars(select(Brief).where(Brief.id.in_(ids)))}
     return [briefs[i] for i in ids if i in briefs][:limit]
 

@@ -1,0 +1,136 @@
+"""Replies to Telegram items: owed once an item is processed, then sent; none lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from itertools import groupby
+
+from channels.telegram import TelegramChannel, TelegramFailure
+from intake.chat_texts import say
+from intake.context import Context
+from intake.worker import _wait_any
+from store.chats import CHANNEL, expire_replies, pending_replies, queue_reply
+from store.models import Item, Outbound
+
+log = logging.getLogger(__name__)
+
+IDLE_SECONDS = 30.0  # look for owed replies this often even when nothing wakes us
+
+
+def reply_of(item: Item, max_attempts: int) -> dict | None:
+    """What an item's reply says: chosen when it was analysed, or, once its last attempt
+    failed, that a person will look at it (earlier failures are retried quietly)."""
+    if item.status == "failed":
+        if item.attempts < max_attempts:
+            return None
+        message_id = (item.source or {}).get("message_id")
+        return {"text": say((item.source or {}).get("language"), "failed"),
+                "reply_to": message_id}
+    return (item.features or {}).get("reply")
+
+
+class Outbox:
+    """The worker's hook records a reply as owed; one task sends owed replies, chat by chat."""
+
+    def __init__(self, ctx: Context, channel: TelegramChannel) -> None:
+        self.ctx = ctx
+        self.channel = channel
+        self.wake = asyncio.Event()
+        self._later: dict[int, float] = {}  # outbound id → loop time before which to wait
+        self._owed: dict[int, tuple[str, dict]] = {}  # item id → (chat, reply), from analysis
+
+    def owed(self, item_id: int, chat_id: str | None, reply: dict) -> None:
+        """The analyser's reply for an item, kept until the worker's hook records it."""
+        if chat_id:
+            self._owed[item_id] = (chat_id, reply)
+
+    async def after_process(self, ctx: Context, item_id: int) -> None:
+        """Hook run by the worker after every item's verdict."""
+        chat_id, spec = self._owed.pop(item_id, (None, None))
+        if spec is None:  # not analysed here (another worker), or failed: read the item
+            async with ctx.db.reader()() as session:
+                item = await session.get(Item, item_id)
+            if item is None or item.channel != CHANNEL:
+                return
+            chat_id, spec = item.chat_id, reply_of(item, ctx.settings.max_attempts)
+        if not spec or not chat_id:
+            return
+        async with ctx.db.writer()() as session, session.begin():
+            queued = await queue_reply(session, item_id, chat_id, spec.get("brief_id"))
+        if queued:
+            self.wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send owed replies until `stop`; those left over are sent after the next start."""
+        await _wait_any(stop, self.channel.ready, None)
+        if stop.is_set():
+            return
+        async with self.ctx.db.writer()() as session, session.begin():
+            await expire_replies(session)
+        while not stop.is_set():
+            self.wake.clear()
+            sent, pause = await self.flush()
+            if not sent:
+                await _wait_any(stop, self.wake, pause)
+
+    async def flush(self) -> tuple[int, float]:
+        """Send what is due; returns how many were sent and how long until the next is due."""
+        async with self.ctx.db.reader()() as session:
+            rows = await pending_replies(session)
+        now = asyncio.get_running_loop().time()
+        due = [r for r in rows if self._later.get(r.id, 0) <= now]
+        waits = [self._later[r.id] - now for r in rows if r not in due]
+        # One chat's replies in order; different chats side by side (a group's slower
+        # rate limit must not hold up everyone else).
+        chats = [list(group) for _, group in groupby(sorted(due, key=_chat_order),
+                                                      key=lambda r: r.recipient)]
+        counts = await asyncio.gather(*(self._send_chat(rows) for rows in chats))
+        return sum(counts), min([IDLE_SECONDS, *waits])
+
+    async def _send_chat(self, rows: list[Outbound]) -> int:
+        sent = 0
+        for row in rows:
+            if not await self._send(row):
+                break  # keep this chat's order: the rest wait for the one deferred
+            sent += 1
+        return sent
+
+    async def _send(self, row: Outbound) -> bool:
+        async with self.ctx.db.reader()() as session:
+            item = await session.get(Item, row.item_id)
+        spec = reply_of(item, self.ctx.settings.max_attempts) if item else None
+        try:
+            message_id = await self._deliver(row.recipient, spec or {})
+        except TelegramFailure as exc:
+            if exc.retry_after is not None:
+                self._later[row.id] = asyncio.get_running_loop().time() + exc.retry_after
+                return False
+            await self._mark(row.id, "failed", None, str(exc)[:1000])
+            return True
+        key = f"tg:{row.recipient}:{message_id}" if message_id else None
+        await self._mark(row.id, "sent" if spec else "suppressed", key, None)
+        return True
+
+    async def _deliver(self, chat_id: str, spec: dict) -> int | None:
+        if spec.get("callback_id"):
+            try:
+                await self.channel.answer_callback(spec["callback_id"],
+                                                   spec.get("callback_text") or "")
+            except TelegramFailure as exc:  # too late to answer: the text below still goes
+                log.info("telegram: callback not answered: %s", exc)
+        if not spec.get("text"):
+            return None
+        buttons = [tuple(b) for b in spec.get("buttons") or []]
+        return await self.channel.send(chat_id, spec["text"], reply_to=spec.get("reply_to"),
+                                       buttons=buttons)
+
+    async def _mark(self, row_id: int, status: str, key: str | None, reason: str | None) -> None:
+        self._later.pop(row_id, None)
+        async with self.ctx.db.writer()() as session, session.begin():
+            row = await session.get(Outbound, row_id)
+            row.status, row.message_id, row.reason = status, key, reason
+
+
+def _chat_order(row: Outbound) -> tuple[str, int]:
+    return row.recipient, row.id
