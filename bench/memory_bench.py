@@ -13,6 +13,7 @@ next to the same figure measured at rest, in the same run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import smtplib
 import sys
@@ -43,10 +44,8 @@ class Sampler(threading.Thread):
     def rss(self) -> int:
         total = 0
         for proc in [self.process, *self.process.children(recursive=True)]:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):  # a child that just ended
                 total += proc.memory_info().rss
-            except psutil.NoSuchProcess:
-                pass
         return total
 
     def run(self) -> None:

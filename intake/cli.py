@@ -14,7 +14,8 @@ from intake.config import ConfigError, Settings, load_settings
 from intake.context import Context, build_context
 
 # Feature modules add their subcommands through register(subparsers); listed here once.
-EXTENSIONS: list[str] = ["intake.users_cli", "intake.imap_cli", "intake.telegram_cli"]
+EXTENSIONS: list[str] = ["intake.users_cli", "intake.imap_cli", "intake.telegram_cli",
+                         "intake.links_cli", "intake.export_cli"]
 
 
 def _print(data: object, as_json: bool, human: Callable[[object], str]) -> None:
@@ -75,8 +76,7 @@ async def _with_context(settings: Settings, work: Callable) -> object:
 async def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     from intake.serve import serve
 
-    roles = args.only.split(",") if args.only else None
-    await serve(ctx, roles)
+    await serve(ctx, args.only)
     return 0
 
 
@@ -222,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run SMTP, web app and worker (and configured channels)")
-    serve.add_argument("--only", help="comma-separated roles: smtp,imap,telegram,web,worker")
+    serve.add_argument("--only", type=_roles, metavar="ROLES",
+                       help="comma-separated roles: smtp,imap,telegram,web,worker")
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
@@ -254,11 +255,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _roles(text: str) -> list[str]:
+    """--only smtp,worker → ["smtp", "worker"], refusing a role this build does not have."""
+    from intake.serve import STARTERS
+
+    roles = list(dict.fromkeys(r.strip() for r in text.split(",") if r.strip()))
+    unknown = [r for r in roles if r not in STARTERS]
+    if unknown or not roles:
+        raise argparse.ArgumentTypeError(
+            f"unknown role(s): {', '.join(unknown) or '(none given)'}; "
+            f"choose from {','.join(STARTERS)}")
+    return roles
+
+
 def _items_parser(sub: argparse._SubParsersAction) -> None:
     items = sub.add_parser("items", help="received items").add_subparsers(dest="i", required=True)
     lst = items.add_parser("list", help="list items, oldest first")
     lst.add_argument("--status", choices=["received", "matched", "unmatched", "failed",
-                                          "rejected"])
+                                          "rejected", "handled"])
     lst.add_argument("--channel")
     lst.add_argument("--after", type=int, default=0, help="only items with a larger id")
     lst.add_argument("--limit", type=int, default=100)
