@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     telegram_local_mode: bool = False
     telegram_webhook_url: str = ""  # empty: long polling
     telegram_webhook_secret: SecretStr = SecretStr("")
+    # the bot's @username, for t.me deep links in `intake briefs links`; empty: no links
+    telegram_bot_username: str = Field("", pattern=r"^@?(?:[A-Za-z][A-Za-z0-9_]{3,31})?$")
 
     # Outbound mail (acknowledgements)
     smtp_relay_url: str = ""  # smtp://user@host:587 (STARTTLS) or smtps://; empty: no acks
@@ -86,6 +88,10 @@ class Settings(BaseSettings):
     title_threshold: float = Field(0.85, gt=0, le=1)
     title_margin: float = Field(0.10, ge=0, lt=1)
     log_json: bool = False
+    # A /metrics listener for this process's own figures (workers without the web role);
+    # 0: none. The web app serves /metrics on its own port regardless.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(0, ge=0, le=65535)
 
     @field_validator("smtp_recipients", "imap_urls", mode="before")
     @classmethod

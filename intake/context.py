@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from intake.config import Settings
+from intake.metrics import Metrics
 from store.blobs import BlobStore, open_blob_store
 from store.db import Database, open_database
 
@@ -28,8 +29,13 @@ class Context:
     after_process: list[AfterProcess] = field(default_factory=list)
     # Analysers by raw content type, beyond email (the Telegram channel adds its own).
     analysers: dict[str, Callable] = field(default_factory=dict)
+    # What this process measures itself (processing times), for /metrics.
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def close(self) -> None:
+        closer = getattr(self.blobs, "close", None)  # the S3 store holds an HTTP client
+        if closer is not None:
+            await closer()
         await self.db.dispose()
 
 

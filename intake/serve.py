@@ -61,8 +61,13 @@ async def start_web_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitStac
 
 
 async def start_worker_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitStack) -> None:
+    from intake.acks import start_acknowledgements
+    from intake.videos import install_video_details
     from intake.worker import Processor
 
+    # Hooks before the worker starts; their cleanup runs after the worker has finished.
+    install_video_details(ctx)  # first: an acknowledgement may read the media details
+    await start_acknowledgements(ctx, stack)  # only when INTAKE_SMTP_RELAY_URL is set
     processor = Processor(ctx)
     worker_stop = asyncio.Event()
     task = asyncio.create_task(processor.run(worker_stop), name="worker")
@@ -106,6 +111,13 @@ def _configured(ctx: Context, role: str) -> bool:
     return checks[role](ctx.settings)
 
 
+def _in_start_order(roles: list[str]) -> list[str]:
+    # Whatever order --only named them in: the worker first (so it is closed last, after the
+    # channels have stopped accepting), then the web app, then the channels.
+    order = {role: n for n, role in enumerate(("worker", "web", "smtp", "imap", "telegram"))}
+    return sorted(dict.fromkeys(roles), key=lambda role: order.get(role, len(order)))
+
+
 async def serve(ctx: Context, roles: list[str] | None = None,
                 stop: asyncio.Event | None = None) -> None:
     """Run the given roles until SIGTERM/SIGINT (or `stop`), then shut down in order."""
@@ -117,7 +129,7 @@ async def serve(ctx: Context, roles: list[str] | None = None,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    roles = roles or default_roles(ctx)
+    roles = _in_start_order(roles or default_roles(ctx))
     # Entered in order worker → web → channels, so they are closed in reverse: stop
     # accepting first, then finish in-flight items, then release the database.
     async with AsyncExitStack() as stack:
@@ -126,6 +138,10 @@ async def serve(ctx: Context, roles: list[str] | None = None,
             if role not in STARTERS:
                 raise SystemExit(f"role {role!r} is not available in this build")
             await STARTERS[role](ctx, stop, stack)
+        if ctx.settings.metrics_port:  # a worker or poller without the web app's /metrics
+            from intake.metrics import start_metrics_listener
+
+            await start_metrics_listener(ctx, stack)
         log.info("intake serving: %s", ", ".join(roles))
         await stop.wait()
         log.info("shutting down")

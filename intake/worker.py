@@ -9,13 +9,16 @@ import multiprocessing
 import os
 import socket
 import tempfile
+import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
 from pathlib import Path
 
-from channels.contract import EMAIL
+from sqlalchemy.exc import SQLAlchemyError
+
+from channels.contract import EMAIL, TELEGRAM_UPDATE
 from intake.analyse import Analysis, MatchOptions, SpooledFile, analyse_email, rematch
 from intake.context import Context
 from parsers.email import header_references
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
 HEARTBEAT_SECONDS = 30.0
 POLL_SECONDS = 5.0
+ROLE_ANALYSED = (TELEGRAM_UPDATE,)  # analysed only where their channel's role runs
 
 
 def _worker_name() -> str:
@@ -80,6 +84,7 @@ class Processor:
         self._pool: ProcessPoolExecutor | None = None
         self._snapshot: tuple[str, str] | None = None
         self._snapshot_lock = asyncio.Lock()
+        self._stranded = False  # a batch failed on the database: release our leases first
 
     # -- the pool -------------------------------------------------------------------------
 
@@ -116,7 +121,7 @@ class Processor:
         heartbeat = asyncio.create_task(self._heartbeat(stop), name="lease-heartbeat")
         try:
             while not stop.is_set():
-                if not await self.run_once():
+                if not await self._run_once_safely():
                     self.ctx.wake.clear()
                     await _wait_any(stop, self.ctx.wake, POLL_SECONDS)
         finally:
@@ -135,20 +140,51 @@ class Processor:
         if released:
             log.info("released %d items leased by a process that died", released)
 
+    async def _run_once_safely(self) -> int:
+        """run_once, surviving the database restarting (or failing over) under it."""
+        try:
+            if self._stranded:
+                # A batch that failed half-way left leases the heartbeat would renew for
+                # ever; nothing is in hand between batches, so let them go back to the queue.
+                async with self.ctx.db.writer()() as session, session.begin():
+                    await release_leases(session, [self.name])
+                self._stranded = False
+            return await self.run_once()
+        except (SQLAlchemyError, OSError):
+            self._stranded = True
+            log.warning("database trouble while processing; trying again shortly", exc_info=True)
+            return 0
+
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            async with self.ctx.db.writer()() as session, session.begin():
-                await renew_leases(session, self.name, LEASE)
+            try:
+                async with self.ctx.db.writer()() as session, session.begin():
+                    await renew_leases(session, self.name, LEASE)
+            except (SQLAlchemyError, OSError):
+                # One failed renewal must not stop the next ones: the leases would lapse
+                # and other workers would take items still in hand.
+                log.warning("could not renew leases; trying again", exc_info=True)
 
     async def run_once(self, limit: int | None = None) -> int:
         """Claim and process one batch; returns how many items were processed."""
         limit = limit or self.processes * 2
         async with self.ctx.db.writer()() as session, session.begin():
             ids = await claim_items(session, self.name, limit, LEASE,
-                                    self.ctx.settings.max_attempts)
-        await asyncio.gather(*(self.process(item_id) for item_id in ids))
+                                    self.ctx.settings.max_attempts, skip_types=self._others())
+        # Every item finishes (or fails) before an error is raised: none is left in hand.
+        results = await asyncio.gather(*(self.process(item_id) for item_id in ids),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         return len(ids)
+
+    def _others(self) -> list[str]:
+        # Kinds whose analyser comes with a role this process does not run: a worker started
+        # with --only worker leaves Telegram updates to the process running the telegram
+        # role, rather than failing them with "no analyser".
+        return [kind for kind in ROLE_ANALYSED if kind not in self.ctx.analysers]
 
     async def drain(self) -> int:
         """Process until nothing is due (CLI and tests)."""
@@ -160,6 +196,7 @@ class Processor:
     # -- one item -------------------------------------------------------------------------
 
     async def process(self, item_id: int) -> str:
+        started = time.monotonic()
         async with self.ctx.db.reader()() as session:
             item = await session.get(Item, item_id)
         try:
@@ -169,6 +206,7 @@ class Processor:
         except Exception as exc:  # any failure is recorded with its reason and retried
             log.exception("item %s failed", item_id)
             status = await self._fail(item_id, exc)
+        self.ctx.metrics.observe_processing(status, time.monotonic() - started)
         for hook in self.ctx.after_process:
             try:
                 await hook(self.ctx, item_id)
@@ -260,7 +298,8 @@ class Processor:
             item.error, item.worker, item.worker_until = None, None, None
             item.processed_at = utcnow()
             add_event(session, "intake", item.status, item_id, verdict.get("brief_id"),
-                      rule=verdict.get("rule"), confidence=verdict.get("confidence"))
+                      rule=verdict.get("rule"), confidence=verdict.get("confidence"),
+                      worker=self.name)
             return item.status
 
     async def _link_files(self, session, item_id: int, analysis: Analysis) -> None:  # noqa: ANN001
@@ -284,7 +323,8 @@ class Processor:
             item.attempts += 1
             item.next_attempt_at = backoff(item.attempts)
             item.worker, item.worker_until = None, None
-            add_event(session, "intake", "failed", item_id, error=reason, attempt=item.attempts)
+            add_event(session, "intake", "failed", item_id, error=reason, attempt=item.attempts,
+                      worker=self.name)
         return "failed"
 
     async def reprocess(self, item_id: int, actor: str) -> str:
@@ -351,7 +391,7 @@ def _warm_up() -> None:
 
 def _write_snapshot(path: Path, records: list) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # workers sharing a data folder
     tmp.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, path)
     for old in path.parent.glob("briefs-*.json"):

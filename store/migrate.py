@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from store.db import Database
+from store.locks import MIGRATION_LOCK, xact_lock
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -24,6 +25,10 @@ def alembic_config(connection=None) -> Config:  # noqa: ANN001 - a sync Connecti
 async def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the schema to `revision`; safe to call at every start."""
     async with db.write.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several processes start at once (compose): one migrates, the others wait for
+            # its commit and then find nothing to do, instead of racing on CREATE TABLE.
+            await xact_lock(conn, MIGRATION_LOCK)
         await conn.run_sync(lambda c: command.upgrade(alembic_config(c), revision))
 
 

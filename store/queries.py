@@ -66,14 +66,19 @@ def _due(now: datetime, max_attempts: int):  # noqa: ANN202 - a SQL expression
 
 
 async def claim_items(
-    session: AsyncSession, worker: str, limit: int, lease: timedelta, max_attempts: int
+    session: AsyncSession, worker: str, limit: int, lease: timedelta, max_attempts: int,
+    skip_types: Sequence[str] = (),
 ) -> list[int]:
-    """Lease up to `limit` due items to `worker`. PostgreSQL skips rows others hold; SQLite's
-    BEGIN IMMEDIATE serialises claimers (SKIP LOCKED compiles to nothing there)."""
+    """Lease up to `limit` due items to `worker`, leaving those of `skip_types` to others.
+    PostgreSQL skips rows others hold; SQLite's BEGIN IMMEDIATE serialises claimers (SKIP
+    LOCKED compiles to nothing there)."""
     now = utcnow()
+    due = _due(now, max_attempts)
+    if skip_types:
+        due = due & Item.raw_type.not_in(list(skip_types))
     query = (
         select(Item.id)
-        .where(_due(now, max_attempts))
+        .where(due)
         .order_by(Item.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
