@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from intake.chat_texts import language, say, size_text
-from intake.review import ReviewError, resolve
-from parsers.refcode import check_symbol, find_codes, new_code
+from intake.review import ReviewError, new_brief_code, resolve
+from parsers.refcode import check_symbol, find_codes
 from store.chats import chat_briefs, chat_items, chat_row, waiting_items
 from store.models import Brief, Chat, Item
 from store.queries import add_event, brief_by_ref, briefs_by_ids, media_of_items
@@ -240,9 +240,7 @@ async def answer(job: Job) -> dict | None:
 async def _create_brief(job: Job, session, answers: dict) -> Brief:  # noqa: ANN001
     """A brief from chat, with its own code; the field worker's Telegram id is its contact."""
     u, prefix = job.update, job.ctx.settings.ref_prefix
-    code = new_code(prefix)
-    while await brief_by_ref(session, code) is not None:
-        code = new_code(prefix)
+    code = await new_brief_code(session, prefix)
     brief = Brief(
         ref=code, title=answers["title"][:500], country=answers.get("country", "")[:100] or None,
         level=answers.get("level", "")[:100] or None, summary=answers.get("problem") or None,

@@ -8,8 +8,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from intake.context import Context
+from parsers.refcode import new_code
 from store.models import Brief, Event, Item, utcnow
-from store.queries import add_event, brief_by_ref, brief_refs
+from store.queries import add_event, brief_by_ref
 
 ACTIONS = ("assign", "reject", "create_brief", "undo")
 UNDOABLE = ("assign", "reject", "create_brief")
@@ -101,18 +102,21 @@ async def _brief(session, ref: str | None) -> Brief:  # noqa: ANN001
 
 
 async def _new_brief(ctx: Context, session, item: Item, title: str | None) -> Brief:  # noqa: ANN001
-    from parsers.refcode import new_code
-
-    taken = await brief_refs(session)
-    code = new_code(ctx.settings.ref_prefix)
-    while code in taken:
-        code = new_code(ctx.settings.ref_prefix)
+    code = await new_brief_code(session, ctx.settings.ref_prefix)
     sender = item.sender if item.sender and "@" in item.sender else None
     brief = Brief(ref=code, title=(title or item.subject or f"Item {item.id}")[:500],
                   email=sender, source="coordinator", contacts=[], extra={})
     session.add(brief)
     await session.flush()
     return brief
+
+
+async def new_brief_code(session, prefix: str) -> str:  # noqa: ANN001
+    """A code no brief has yet (31^5 bodies: a redraw is rare, but it happens at scale)."""
+    code = new_code(prefix)
+    while await brief_by_ref(session, code) is not None:
+        code = new_code(prefix)
+    return code
 
 
 async def _undo(session, item: Item) -> int:  # noqa: ANN001

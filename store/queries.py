@@ -120,10 +120,6 @@ async def renew_leases(session: AsyncSession, worker: str, lease: timedelta) -> 
     )
 
 
-async def count_due(session: AsyncSession, max_attempts: int) -> int:
-    return await session.scalar(select(func.count()).where(_due(utcnow(), max_attempts))) or 0
-
-
 async def media_by_key(session: AsyncSession, key: str) -> Media | None:
     return await session.scalar(select(Media).where(Media.key == key))
 
@@ -181,10 +177,6 @@ async def brief_by_ref(session: AsyncSession, ref: str) -> Brief | None:
 
 async def brief_by_response_id(session: AsyncSession, response_id: str) -> Brief | None:
     return await session.scalar(select(Brief).where(Brief.response_id == response_id))
-
-
-async def brief_refs(session: AsyncSession) -> set[str]:
-    return set(await session.scalars(select(Brief.ref)))
 
 
 async def briefs_version(session: AsyncSession) -> str:
