@@ -159,10 +159,11 @@ class _StoringBot(ExtBot):
     """An ExtBot whose getUpdates returns only once the batch it fetched is stored.
 
     The Updater acknowledges a batch by asking for the next one, so nothing is acknowledged
-    before it is durable. The JSON stored is each update as it came. PTB parses a batch in
-    one go: an update it cannot read would fail the whole batch and the Updater would fetch
-    it for ever (the channel blocked); such an update reaches PTB as a bare update_id
-    instead, and is stored as it came for intake to flag."""
+    before it is durable. Storing starts as soon as the batch's JSON is in, and runs while
+    PTB turns that JSON into Update objects. The JSON stored is each update as it came. PTB
+    parses a batch in one go: an update it cannot read would fail the whole batch and the
+    Updater would fetch it for ever (the channel blocked); such an update reaches PTB as a
+    bare update_id instead, and is stored as it came for intake to flag."""
 
     def __init__(self, *args, store: Callable[[list[RawItem]], Awaitable[None]],  # noqa: ANN002
                  **kwargs) -> None:  # noqa: ANN003
@@ -170,27 +171,29 @@ class _StoringBot(ExtBot):
         with self._unfrozen():
             self._store = store
             self._fetched: list = []
-            self._batch: list[RawItem] = []
+            self._storing: asyncio.Future | None = None
 
     async def get_updates(self, *args, **kwargs) -> tuple[Update, ...]:  # noqa: ANN002, ANN003
-        self._fetched, self._batch = [], []
+        self._fetched, self._storing = [], None
         try:
             updates = await super().get_updates(*args, **kwargs)
         except TelegramError:
             raise
         except Exception:  # one update PTB cannot read fails its batch: read them one by one
             updates = tuple(u for u in map(self._readable, self._fetched) if u is not None)
-        if self._batch:
-            await self._store(self._batch)
+        finally:
+            if self._storing is not None:  # whatever happened, the fetched batch is stored
+                await self._storing
         return updates
 
     async def _post(self, endpoint: str, data: dict | None = None, **kwargs) -> object:  # noqa: ANN003
         result = await super()._post(endpoint, data, **kwargs)
-        if endpoint == "getUpdates" and isinstance(result, list):
+        if endpoint == "getUpdates" and isinstance(result, list) and result:
             bot_id = bot_id_of(self.token)
             self._fetched = result
-            self._batch = [_raw_item(json.dumps(update, ensure_ascii=False).encode(), update,
-                                     bot_id) for update in result]
+            self._storing = asyncio.ensure_future(self._store(
+                [_raw_item(json.dumps(update, ensure_ascii=False).encode(), update, bot_id)
+                 for update in result]))
         return result
 
     def _readable(self, data: object) -> Update | None:

@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import undefer
 
 from channels.contract import EMAIL, TELEGRAM_UPDATE
 from intake.analyse import Analysis, MatchOptions, SpooledFile, analyse_email, rematch
@@ -198,7 +199,7 @@ class Processor:
     async def process(self, item_id: int) -> str:
         started = time.monotonic()
         async with self.ctx.db.reader()() as session:
-            item = await session.get(Item, item_id)
+            item = await session.get(Item, item_id, options=[undefer(Item.raw_inline)])
         try:
             analysis = await self._analyse(item)
             await self._store_files(analysis.files)
@@ -215,7 +216,7 @@ class Processor:
         return status
 
     async def _analyse(self, item: Item) -> Analysis:
-        raw_path, temporary = await self._local_raw(item.raw_sha256)
+        raw_path, temporary = await self._local_raw(item)
         try:
             extra = await self.context_candidates(item, raw_path)
             options = await self.match_options()
@@ -232,8 +233,13 @@ class Processor:
             if temporary:
                 raw_path.unlink(missing_ok=True)
 
-    async def _local_raw(self, sha256: str) -> tuple[Path, bool]:
-        blobs = self.ctx.blobs
+    async def _local_raw(self, item: Item) -> tuple[Path, bool]:
+        """A file holding the item's raw bytes, and whether it is a temporary copy. Bytes
+        accept kept in the row go to the blob store first (fsync'd): _save then clears the
+        row's copy, so at rest every raw item is a blob, as for any other item."""
+        blobs, sha256 = self.ctx.blobs, item.raw_sha256
+        if item.raw_inline is not None and await blobs.put_bytes(item.raw_inline) != sha256:
+            raise ValueError(f"the bytes kept for item {item.id} do not match their hash")
         if isinstance(blobs, FileBlobStore):
             return blobs.path(sha256), False
         spool = self.ctx.settings.spool_dir
@@ -289,6 +295,7 @@ class Processor:
         async with self.ctx.db.writer()() as session, session.begin():
             item = await session.get(Item, item_id)
             await self._link_files(session, item_id, analysis)
+            item.raw_inline = None  # _local_raw put it in the blob store
             features = analysis.features
             item.features = features
             item.sender = features.get("sender")

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -102,6 +103,11 @@ class Item(Base):
     channel: Mapped[str] = mapped_column(String(16))
     source: Mapped[dict] = mapped_column(Json, default=dict)  # envelope, mailbox/uid, chat...
     raw_sha256: Mapped[str] = mapped_column(String(64))
+    # A small raw item is committed here by accept, so one commit makes a whole batch
+    # durable; the worker moves it to the blob store before it saves the verdict. Deferred:
+    # listings never read it, and touching it unloaded raises instead of a hidden query.
+    raw_inline: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True,
+                                                     deferred_raiseload=True)
     raw_size: Mapped[int] = mapped_column(BigInteger)
     raw_type: Mapped[str] = mapped_column(String(64))  # message/rfc822 | application/json
     status: Mapped[str] = mapped_column(String(16), default="received")

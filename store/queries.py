@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,46 +18,39 @@ from store.models import Brief, Checkpoint, Event, Item, ItemMedia, Media, Outbo
 RETRYABLE = "failed"
 
 
-async def item_by_key(session: AsyncSession, key: str) -> Item | None:
-    return await session.scalar(select(Item).where(Item.dedupe_key == key))
+class Inserted(NamedTuple):
+    id: int
+    raw_sha256: str  # of the row now stored under the key: another's when not new
+    new: bool
 
 
-async def insert_item(session: AsyncSession, item: Item) -> tuple[Item, bool]:
-    """Insert an item, or return the one already there under its dedupe key (True = new)."""
-    existing = await item_by_key(session, item.dedupe_key)
-    if existing is not None:
-        return existing, False
-    try:
-        async with session.begin_nested():
-            session.add(item)
-    except IntegrityError:
-        # A concurrent writer won the race; the unique constraint is the judge.
-        existing = await item_by_key(session, item.dedupe_key)
-        if existing is None:
-            raise
-        return existing, False
-    return item, True
+async def insert_items(session: AsyncSession, rows: Sequence[dict]) -> list[Inserted]:
+    """Insert item rows (column values, all naming the same columns) whose dedupe key is
+    free, in one statement; returns, in order, the row each one now is.
 
-
-async def insert_items(session: AsyncSession, items: Sequence[Item]) -> list[tuple[Item, bool]]:
-    """insert_item for a batch, in order: one lookup and one multi-row INSERT instead of a
-    round trip per item. A concurrent writer's race sends it back to one item at a time."""
-    if len(items) == 1:
-        return [await insert_item(session, items[0])]
-    keys = {item.dedupe_key for item in items}
-    found = {row.dedupe_key: row
-             for row in await session.scalars(select(Item).where(Item.dedupe_key.in_(keys)))}
-    fresh: dict[str, Item] = {}
-    for item in items:
-        if item.dedupe_key not in found:
-            fresh.setdefault(item.dedupe_key, item)
-    try:
-        async with session.begin_nested():
-            session.add_all(list(fresh.values()))
-    except IntegrityError:
-        return [await insert_item(session, item) for item in items]
-    return [(found.get(item.dedupe_key) or fresh[item.dedupe_key],
-             fresh.get(item.dedupe_key) is item) for item in items]
+    INSERT .. ON CONFLICT DO NOTHING RETURNING: a key already there, or taken by a
+    concurrent writer meanwhile, is simply not inserted, and read back after. Core, not
+    the ORM: its flush sends one INSERT per row on SQLite (it must read each new id back
+    in order), which cost a getUpdates batch of 100 most of its time."""
+    table = Item.__table__
+    dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    statement = (dialect_insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+                 .returning(table.c.id, table.c.dedupe_key))
+    made = {key: item_id for item_id, key in await session.execute(statement, list(rows))}
+    kept = {}
+    if missing := {row["dedupe_key"] for row in rows} - made.keys():
+        query = select(Item.dedupe_key, Item.id, Item.raw_sha256).where(
+            Item.dedupe_key.in_(missing))
+        kept = {key: (item_id, sha256) for key, item_id, sha256 in await session.execute(query)}
+    result = []
+    for row in rows:
+        key = row["dedupe_key"]
+        if key in made:  # new, unless an earlier row of this batch had the same key
+            result.append(Inserted(made[key], row["raw_sha256"], True))
+            kept[key] = (made.pop(key), row["raw_sha256"])
+        else:
+            result.append(Inserted(*kept[key], False))
+    return result
 
 
 def _due(now: datetime, max_attempts: int):  # noqa: ANN202 - a SQL expression

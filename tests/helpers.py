@@ -8,6 +8,9 @@ from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+
 from channels.smtp import start_smtp
 from intake.accept import accept
 from intake.serve import smtp_options
@@ -77,3 +80,16 @@ async def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):  #
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(interval)
+
+
+class FailingInserts:
+    """The database refuses the first few item inserts (fault injection for accept)."""
+
+    def __init__(self, engine, failures: int) -> None:
+        self.failures, self.failed = failures, 0
+        event.listen(engine.sync_engine, "before_cursor_execute", self._check)
+
+    def _check(self, conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO items") and self.failed < self.failures:
+            self.failed += 1
+            raise OperationalError(statement, parameters, OSError("disk I/O error"))

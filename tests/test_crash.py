@@ -13,6 +13,7 @@ import time
 
 from sqlalchemy import select
 
+from intake.accept import raw_bytes
 from intake.context import build_context
 from store.models import Item
 from tests.conftest import make_settings
@@ -112,5 +113,5 @@ async def _check(ctx, acked: list[bytes]) -> None:
     assert len(items) == len(acked)
     for raw in acked:
         item = by_sha[hashlib.sha256(raw).hexdigest()]
-        assert await ctx.blobs.get_bytes(item.raw_sha256) == raw
+        assert await raw_bytes(ctx, item.id) == raw
         assert item.status in ("matched", "unmatched"), (item.status, item.error)

@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import select
 
 from channels.telegram import SECRET_HEADER
+from intake.accept import raw_bytes
 from intake.context import build_context
 from intake.serve import serve
 from store.models import Brief, Chat, Event, ItemMedia, Outbound
-from tests.helpers import make_email, send_async, wait_for
+from tests.helpers import FailingInserts, make_email, send_async, wait_for
 from tests.telegram import updates as tg
 from tests.telegram.conftest import (
     add_brief,
@@ -199,9 +200,10 @@ async def test_a_malformed_update_is_stored_and_flagged_and_the_bot_goes_on(
         fake_api.push(tg.update(text="After the broken one", sender=tg.user(507)))
         await wait_for(replies_containing(fake_api, "Received", 507))
         bad, good = await processed(ctx, 2)
-        raw = await ctx.blobs.get_bytes(bad.raw_sha256)
+        raw = await raw_bytes(ctx, bad.id)
+        moved = await ctx.blobs.get_bytes(bad.raw_sha256)  # processing put it in the store
 
-    assert json.loads(raw) == broken
+    assert json.loads(raw) == broken and moved == raw
     assert bad.status == "unmatched" and bad.flags == ["malformed_update"]
     assert "chat" in bad.features["malformed"]
     assert good.status == "unmatched" and good.features["text"] == "After the broken one"
@@ -363,10 +365,10 @@ async def test_a_file_telegram_cannot_give_is_recorded_and_does_not_block(
 async def test_an_update_is_acknowledged_only_once_stored(fake_api, tg_settings):
     settings = tg_settings()
     ctx = build_context(settings)
-    ctx.blobs = FlakyBlobs(ctx.blobs, failures=3)
+    failing = FailingInserts(ctx.db.write, failures=3)
     async with serving(settings, fake=fake_api, ctx=ctx):
         update_id = fake_api.push(tg.update(text="Stored at last", sender=tg.user(514)))
-        await wait_for(lambda: _failed(ctx.blobs, 3), timeout=60)
+        await wait_for(lambda: _failed(failing, 3), timeout=60)
         assert fake_api.confirmed <= update_id  # not acknowledged while storage fails
         await wait_for(replies_containing(fake_api, "Received", 514), timeout=60)
         await wait_for(lambda: _confirmed(fake_api, update_id + 1))
@@ -374,24 +376,8 @@ async def test_an_update_is_acknowledged_only_once_stored(fake_api, tg_settings)
     assert item.features["text"] == "Stored at last"
 
 
-class FlakyBlobs:
-    """A blob store whose disk fails the first few writes (fault injection for accept)."""
-
-    def __init__(self, inner, failures: int) -> None:
-        self.inner, self.failures, self.failed = inner, failures, 0
-
-    async def put_bytes(self, data: bytes) -> str:
-        if self.failed < self.failures:
-            self.failed += 1
-            raise OSError("disk unavailable")
-        return await self.inner.put_bytes(data)
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-
-async def _failed(blobs, n):
-    return blobs.failed >= n
+async def _failed(fault, n):
+    return fault.failed >= n
 
 
 async def test_group_chats_bind_and_answer_in_the_group(fake_api, tg_settings):
