@@ -226,7 +226,7 @@ class Ingester:
         return "failed"
 
 
-GROUP_MESSAGES, GROUP_BYTES = 25, 32_000_000  # one accept commit for up to this much
+GROUP_MESSAGES, GROUP_BYTES = 50, 32_000_000  # one accept commit for up to this much
 
 
 def _full(group: list[tuple[int, RawItem]]) -> bool:

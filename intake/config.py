@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     imap_password_file: Path | None = None
     imap_move_to: str = ""  # empty: flag \Seen + keyword; else MOVE to this folder
     imap_keyword: str = "$IntakeAccepted"
-    imap_batch: int = Field(50, ge=1, le=1000)
+    imap_batch: int = Field(200, ge=1, le=1000)
     imap_poll_seconds: int = Field(60, ge=1)
     imap_idle_seconds: int = Field(540, ge=10, le=1740)  # re-IDLE well before 29 minutes
     imap_tls_verify: bool = True
