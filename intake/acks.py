@@ -122,11 +122,11 @@ def install(ctx: Context) -> Acknowledger | None:
     return acknowledger
 
 
-async def start_acknowledgements(ctx: Context, stack: AsyncExitStack) -> Acknowledger | None:
-    """For the worker role: the hook, and the outbox task sending what is owed."""
-    acknowledger = install(ctx)
+async def start_acknowledgements(ctx: Context, stack: AsyncExitStack,
+                                 acknowledger: Acknowledger | None) -> None:
+    """For the worker role: the outbox task sending what the hook recorded as owed."""
     if acknowledger is None:
-        return None
+        return
     stop = asyncio.Event()
     task = asyncio.create_task(acknowledger.outbox.run(stop), name="ack-outbox")
 
@@ -136,4 +136,3 @@ async def start_acknowledgements(ctx: Context, stack: AsyncExitStack) -> Acknowl
 
     stack.push_async_callback(close)
     log.info("acknowledgements on, through %r", acknowledger.outbox.relay)
-    return acknowledger

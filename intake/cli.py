@@ -178,13 +178,22 @@ async def cmd_items_undo(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def cmd_items_reprocess(ctx: Context, args: argparse.Namespace) -> int:
+    from intake.review import ReviewError
+    from intake.serve import install_processing_hooks
     from intake.worker import Processor
 
+    install_processing_hooks(ctx)  # as in the worker: video details, acknowledgement owed
     processor = Processor(ctx)
     try:
         status = await processor.reprocess(args.id, args.actor)
+    except ReviewError as exc:
+        print(f"reprocess failed: {exc}", file=sys.stderr)
+        return 1
     finally:
         processor.close()
+    if status == "received":  # a kind only the telegram role analyses
+        print(f"item {args.id}: queued; the process running the telegram role takes it up")
+        return 0
     print(f"item {args.id}: {status}")
     return 0 if status != "failed" else 1
 
@@ -202,8 +211,10 @@ async def cmd_rematch(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def cmd_process(ctx: Context, args: argparse.Namespace) -> int:
+    from intake.serve import install_processing_hooks
     from intake.worker import Processor
 
+    install_processing_hooks(ctx)
     processor = Processor(ctx)
     try:
         count = await processor.drain()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from intake.context import Context
 from parsers.refcode import new_code
 from store.models import Brief, Event, Item, utcnow
-from store.queries import add_event, brief_by_ref
+from store.queries import add_event, brief_by_ref, in_hand, requeue_item
 
 ACTIONS = ("assign", "reject", "create_brief", "undo")
 UNDOABLE = ("assign", "reject", "create_brief")
@@ -109,6 +109,21 @@ async def _new_brief(ctx: Context, session, item: Item, title: str | None) -> Br
     session.add(brief)
     await session.flush()
     return brief
+
+
+async def requeue(ctx: Context, item_id: int, actor: str) -> None:
+    """Reprocess: the item goes back through processing (after a fix, or to match it again).
+
+    The workers take it up as if it had just arrived, whichever process runs the analyser
+    for its kind; the web app never processes an item itself."""
+    async with ctx.db.writer()() as session, session.begin():
+        item = await session.get(Item, item_id)
+        if item is None:
+            raise NotFound(f"no item {item_id}")
+        if in_hand(item):
+            raise Conflict(f"item {item_id} is being processed right now")
+        requeue_item(session, item, actor)
+    ctx.wake.set()
 
 
 async def new_brief_code(session, prefix: str) -> str:  # noqa: ANN001

@@ -60,14 +60,23 @@ async def start_web_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitStac
     stack.push_async_callback(runner.cleanup)
 
 
+def install_processing_hooks(ctx: Context):  # noqa: ANN201 - an Acknowledger or None
+    """What follows each verdict, wherever items are processed (worker role, CLI): video
+    details where ffprobe is installed, then the acknowledgement owed where a relay is set
+    (recorded in the outbox; the worker role's outbox task sends it)."""
+    from intake.acks import install
+    from intake.videos import install_video_details
+
+    install_video_details(ctx)  # first: an acknowledgement may read the media details
+    return install(ctx)
+
+
 async def start_worker_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitStack) -> None:
     from intake.acks import start_acknowledgements
-    from intake.videos import install_video_details
     from intake.worker import Processor
 
     # Hooks before the worker starts; their cleanup runs after the worker has finished.
-    install_video_details(ctx)  # first: an acknowledgement may read the media details
-    await start_acknowledgements(ctx, stack)  # only when INTAKE_SMTP_RELAY_URL is set
+    await start_acknowledgements(ctx, stack, install_processing_hooks(ctx))
     processor = Processor(ctx)
     worker_stop = asyncio.Event()
     task = asyncio.create_task(processor.run(worker_stop), name="worker")

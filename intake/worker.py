@@ -22,6 +22,7 @@ from sqlalchemy.orm import undefer
 from channels.contract import EMAIL, TELEGRAM_UPDATE
 from intake.analyse import Analysis, MatchOptions, SpooledFile, analyse_email, rematch
 from intake.context import Context
+from intake.review import Conflict, NotFound
 from parsers.email import header_references
 from store.blobs import FileBlobStore
 from store.models import Item, Media, utcnow
@@ -32,11 +33,13 @@ from store.queries import (
     briefs_for_thread,
     briefs_version,
     claim_items,
+    in_hand,
     leases_held,
     link_media,
     release_leases,
     release_stale_leases,
     renew_leases,
+    requeue_item,
     unmatched_ids_query,
     upsert_media,
 )
@@ -335,11 +338,19 @@ class Processor:
         return "failed"
 
     async def reprocess(self, item_id: int, actor: str) -> str:
-        """Run an item through processing again, by hand (after a fix, or to re-match)."""
+        """Run an item through processing again here and now, by hand (after a fix, or to
+        re-match); returns its new status. An item of a kind this process has no analyser
+        for (a Telegram update, without the telegram role) goes back to the queue for the
+        process that has one, and "received" is returned."""
         async with self.ctx.db.writer()() as session, session.begin():
             item = await session.get(Item, item_id)
             if item is None:
-                raise LookupError(f"no item {item_id}")
+                raise NotFound(f"no item {item_id}")
+            if in_hand(item):
+                raise Conflict(f"item {item_id} is being processed right now")
+            if item.raw_type in self._others():
+                requeue_item(session, item, actor)
+                return "received"
             add_event(session, actor, "reprocess", item_id, before=item.status)
             item.worker, item.worker_until = self.name, utcnow() + LEASE
         return await self.process(item_id)

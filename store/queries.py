@@ -167,6 +167,18 @@ def add_event(session: AsyncSession, actor: str, action: str, item_id: int | Non
     return event
 
 
+def requeue_item(session: AsyncSession, item: Item, actor: str) -> None:
+    """Put an item back in the queue as if it had just arrived; the event says who asked."""
+    add_event(session, actor, "reprocess", item.id, before=item.status)
+    item.status, item.next_attempt_at = "received", None
+    item.worker, item.worker_until = None, None
+
+
+def in_hand(item: Item) -> bool:
+    """A worker holds the item's lease now: it is being processed."""
+    return item.worker_until is not None and item.worker_until > utcnow()
+
+
 async def brief_by_ref(session: AsyncSession, ref: str) -> Brief | None:
     return await session.scalar(select(Brief).where(Brief.ref == ref.upper()))
 

@@ -1,15 +1,20 @@
 """An emailed video reaches its survey record: SMTP → accept → process → verdict, end to end."""
 
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from channels.contract import TELEGRAM_UPDATE, RawItem
+from intake.accept import accept
 from intake.briefs import import_briefs
+from intake.review import Conflict, NotFound, requeue
 from intake.views import item_view, items_view
 from intake.worker import Processor
 from store.models import Brief, Item
+from store.queries import claim_items
 from tests.helpers import make_email, send_async, smtp_listener
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "survey.csv"
@@ -178,6 +183,32 @@ async def test_a_failure_is_recorded_with_its_reason_and_can_be_rerun(ctx, proce
     detail = await item_view(ctx, item["id"])
     assert detail["error"] is None
     assert [e["action"] for e in detail["events"]][:3] == ["unmatched", "reprocess", "failed"]
+
+
+async def test_reprocess_here_queues_what_only_another_role_can_analyse(ctx, processor):
+    """A Telegram update reprocessed where no telegram role runs (the CLI, a bare worker) is
+    not failed for want of an analyser: it goes back to the queue, for the bot's process."""
+    accepted = await accept(ctx, RawItem("telegram", b'{"update_id": 7}', TELEGRAM_UPDATE,
+                                         "1:7"))
+    assert await processor.drain() == 0  # not this process's kind: left in the queue
+    assert await processor.reprocess(accepted.item_id, "tester") == "received"
+    detail = await item_view(ctx, accepted.item_id)
+    assert detail["status"] == "received" and detail["error"] is None
+    assert detail["events"][0]["action"] == "reprocess"
+
+
+async def test_an_item_in_a_workers_hands_is_not_reprocessed_beside_it(ctx, processor):
+    async with smtp_listener(ctx) as port:
+        await send_async(port, make_email())
+    async with ctx.db.writer()() as session, session.begin():
+        ids = await claim_items(session, "other-worker", 10, timedelta(minutes=2), 5)
+    with pytest.raises(Conflict):
+        await processor.reprocess(ids[0], "tester")
+    with pytest.raises(Conflict):
+        await requeue(ctx, ids[0], "tester")
+    with pytest.raises(NotFound):
+        await requeue(ctx, 999_999, "tester")
+    assert (await item_view(ctx, ids[0]))["events"] == []  # nothing recorded
 
 
 async def test_items_left_received_by_a_crash_are_processed_at_start(ctx):

@@ -9,7 +9,7 @@ from aiohttp import web
 from intake.context import Context
 from intake.web.health import routes as health_routes
 from intake.web.security import Signer, SignInGuard, load_secret, security_headers
-from intake.web.state import CONTEXT, PROCESSOR, SIGNER, SIGNIN_LIMIT, TASKS, TEMPLATES
+from intake.web.state import CONTEXT, PROCESSOR, SIGNER, SIGNIN_LIMIT, TEMPLATES
 
 __all__ = ["CONTEXT", "build_app"]
 
@@ -34,7 +34,6 @@ def build_app(ctx: Context) -> web.Application:
     app[SIGNER] = Signer(load_secret(ctx.settings))
     app[SIGNIN_LIMIT] = SignInGuard()
     app[TEMPLATES] = make_environment()
-    app[TASKS] = set()
     app[PROCESSOR] = {}
     app.on_response_prepare.append(security_headers)
     app.on_cleanup.append(close_app)

@@ -12,9 +12,9 @@ from pathlib import Path
 from aiohttp import web
 
 from intake.context import Context
-from intake.review import ReviewError, claim, resolve
+from intake.review import ReviewError, claim, requeue, resolve
 from intake.users import Principal
-from intake.web.state import CONTEXT, PROCESSOR, TASKS
+from intake.web.state import CONTEXT, PROCESSOR
 from intake.web.text import t
 
 log = logging.getLogger(__name__)
@@ -68,27 +68,13 @@ def processor(app: web.Application):  # noqa: ANN201 - intake.worker.Processor, 
     return slot["processor"]
 
 
-def start_reprocess(app: web.Application, user: Principal, item_id: int) -> None:
-    """Run Processor.reprocess in the background; its audit event names the user."""
-    task = asyncio.create_task(processor(app).reprocess(item_id, user.name),
-                               name=f"reprocess-{item_id}")
-    app[TASKS].add(task)
-    task.add_done_callback(_finished)
-    task.add_done_callback(app[TASKS].discard)
-
-
-def _finished(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("%s failed", task.get_name(), exc_info=task.exception())
+async def requeue_item(app: web.Application, user: Principal, item_id: int) -> None:
+    """Reprocess: hand the item back to the workers; the audit event names the user."""
+    await requeue(app[CONTEXT], item_id, user.name)
 
 
 async def close_app(app: web.Application) -> None:
-    """on_cleanup: let background work finish (briefly), then close the process pool."""
-    tasks = list(app[TASKS])
-    if tasks:
-        _done, pending = await asyncio.wait(tasks, timeout=20)
-        for task in pending:
-            task.cancel()
+    """on_cleanup: close the process pool survey imports re-match in."""
     proc = app[PROCESSOR].get("processor")
     if proc is not None:
         await asyncio.to_thread(proc.close)

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from intake.users import ROLES, UserError, add_user, change, new_token, users_list
 from intake.views import events_view, queue_view
-from intake.web.actions import import_survey, receive_upload, start_reprocess
+from intake.web.actions import import_survey, receive_upload, requeue_item
 from intake.web.auth import require_admin, require_reviewer
 from intake.web.params import integer, queue_filter
 from intake.web.render import render
@@ -30,10 +30,10 @@ async def failed(request: web.Request) -> web.Response:
 
 
 @routes.post("/items/{id:\\d+}/reprocess")
-async def reprocess(request: web.Request) -> web.StreamResponse:
+async def reprocess_item(request: web.Request) -> web.StreamResponse:
     user = require_reviewer(request)
     item_id = int(request.match_info["id"])
-    start_reprocess(request.app, user, item_id)
+    await requeue_item(request.app, user, item_id)
     raise web.HTTPSeeOther(f"/failed?reprocessing={item_id}")
 
 

@@ -20,8 +20,8 @@ from intake.web.actions import (
     import_survey,
     receive_upload,
     release_claim,
+    requeue_item,
     settle,
-    start_reprocess,
 )
 from intake.web.auth import require_admin, require_reviewer
 from intake.web.params import ids, integer, queue_filter
@@ -104,8 +104,8 @@ async def action(request: web.Request) -> web.Response:
 @routes.post("/api/items/{id:\\d+}/reprocess")
 async def reprocess(request: web.Request) -> web.Response:
     user = require_reviewer(request)
-    start_reprocess(request.app, user, _item_id(request))
-    return web.json_response({"item_id": _item_id(request), "reprocessing": True}, status=202)
+    await requeue_item(request.app, user, _item_id(request))
+    return web.json_response({"item_id": _item_id(request), "queued": True}, status=202)
 
 
 @routes.post("/api/assign")

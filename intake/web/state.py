@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import jinja2
 from aiohttp import web
 
@@ -15,7 +13,6 @@ CONTEXT = web.AppKey("context", Context)
 SIGNER = web.AppKey("signer", Signer)
 SIGNIN_LIMIT = web.AppKey("signin_limit", SignInGuard)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
-TASKS = web.AppKey("tasks", set[asyncio.Task])
 # The Processor (intake.worker) for reprocess and re-match, created on first use: the
 # app's state is frozen once it starts, so it lives in a slot set up before then.
 PROCESSOR = web.AppKey("processor", dict)

@@ -222,7 +222,8 @@ TEXT: dict[str, str] = {
     "failed.title": "Failed items",
     "failed.intro": "Items processing could not finish. Each is retried by itself up to {n} times; "
                     "after a fix, reprocess it here.",
-    "failed.started": "Reprocessing item {id} in the background; reload to see the result.",
+    "failed.started": "Item {id} is back in the queue and will be processed again; reload to "
+                      "see the result.",
     "failed.error": "Error",
     "failed.attempts": "Attempts",
     "failed.given_up": "gave up",

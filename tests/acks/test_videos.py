@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 from sqlalchemy import select
 
+from channels.contract import EMAIL, RawItem
 from intake import videos
+from intake.accept import accept
+from intake.config import load_settings
+from intake.context import build_context
 from intake.videos import install_video_details
 from intake.worker import Processor
 from store.models import Media
@@ -90,3 +98,39 @@ def test_only_local_containers_may_be_read():
     allowed = set(videos.FORMATS.split(","))
     assert not allowed & {"hls", "concat", "applehttp", "dash", "image2", "lavfi"}
     assert videos._SAFE_INPUT[:2] == ("-protocol_whitelist", "file")
+
+
+@needs_ffmpeg
+def test_the_cli_processes_with_the_same_hooks_as_the_worker(tmp_path, tiny_mp4, sqlite_url):
+    """`intake process` and `intake items reprocess` run the worker's after-verdict hooks:
+    a video handled from the command line gets its details too."""
+    env = {**os.environ, "INTAKE_DATA_DIR": str(tmp_path / "data"),
+           "INTAKE_DATABASE_URL": sqlite_url}
+
+    def intake(*args):
+        done = subprocess.run([sys.executable, "-m", "intake.cli", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if "--json" in args else done.stdout
+
+    intake("db", "upgrade")
+    _deliver(env, make_email(subject="video", attachments=[("clip.mp4", tiny_mp4,
+                                                            "video/mp4")]))
+    assert intake("process", "--json") == {"processed": 1}
+    [item] = intake("items", "list", "--json")
+    shown = intake("items", "show", str(item["id"]), "--json")
+    assert shown["media"][0]["details"]["codec"] == "h264"
+    assert intake("items", "reprocess", str(item["id"])).startswith(f"item {item['id']}: ")
+
+
+def _deliver(env: dict, raw: bytes) -> None:
+    """One message in, through accept, as the SMTP role would."""
+    async def go():
+        ctx = build_context(load_settings({}, data_dir=env["INTAKE_DATA_DIR"],
+                                          database_url=env["INTAKE_DATABASE_URL"]))
+        try:
+            await accept(ctx, RawItem("smtp", raw, EMAIL))
+        finally:
+            await ctx.close()
+
+    asyncio.run(go())
