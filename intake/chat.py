@@ -113,7 +113,7 @@ class ChatIntake:
             # to a worker process. Anything larger (an odd webhook body) goes there.
             update = parse_update(await asyncio.to_thread(raw_path.read_bytes), self.username)
         else:
-            update = await processor._in_pool(read_update, str(raw_path), self.username)  # noqa: SLF001
+            update = await processor.in_pool(read_update, str(raw_path), self.username)
         chat = await self._in_order(item)
         analysis = await Job(self, processor, item, update, chat, extra, options).run()
         if update.chat_type == "channel":  # a reply there would be a post to all its readers
@@ -209,7 +209,7 @@ class Job:
         fetched = await self.fetch_media()
         features = self.features("content")
         candidates = self.extra + await self.chat_candidates()
-        verdict, links = await self.processor._in_pool(  # noqa: SLF001
+        verdict, links = await self.processor.in_pool(
             match_update, features, candidates, self.options)
         await self.attach(self.item.id, fetched, links)
         features["reply"] = await chat_flow.content_reply(self, verdict, fetched)
@@ -271,7 +271,7 @@ class Job:
         names = [m.file_name for m in self.update.media if m.file_name]
         features["filenames"] = list(dict.fromkeys([*features.get("filenames", []), *names]))
         candidates = self.extra + await self.chat_candidates()
-        verdict, links = await self.processor._in_pool(  # noqa: SLF001
+        verdict, links = await self.processor.in_pool(
             match_update, features, candidates, self.options)
         changed = await self._apply(target_id, features, verdict)
         await self.attach(target_id, [], links)
@@ -317,7 +317,7 @@ class Job:
                 raise  # the network, not the file: the item fails and is retried
             log.warning("telegram file %s not available: %s", medium.file_unique_id, exc)
             return Fetched(medium, name, problem="media_unavailable", reason=str(exc)[:500])
-        spooled = await self.processor._in_pool(  # noqa: SLF001
+        spooled = await self.processor.in_pool(
             spooled_file, str(path), medium.file_name, medium.mime, name)
         return Fetched(medium, name, spooled=spooled)
 
@@ -327,9 +327,9 @@ class Job:
         if not fetched and not links:
             return
         files = [f.spooled for f in fetched if f.spooled]
-        await self.processor._store_files(files)  # noqa: SLF001
+        await self.processor.store_files(files)
         async with self.ctx.db.writer()() as session, session.begin():
-            await self.processor._link_files(  # noqa: SLF001
+            await self.processor.link_files(
                 session, target_id, Analysis({}, files, links, [], {}))
             for f in fetched:
                 if f.spooled is not None:

@@ -106,7 +106,8 @@ class Processor:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    async def _in_pool(self, func, *args):  # noqa: ANN001, ANN202
+    async def in_pool(self, func, *args):  # noqa: ANN001, ANN202
+        """Run a picklable function in the parsing pool: parsing never runs on the loop."""
         try:
             return await asyncio.get_running_loop().run_in_executor(self.pool(), func, *args)
         except BrokenProcessPool:
@@ -205,7 +206,7 @@ class Processor:
             item = await session.get(Item, item_id, options=[undefer(Item.raw_inline)])
         try:
             analysis = await self._analyse(item)
-            await self._store_files(analysis.files)
+            await self.store_files(analysis.files)
             status = await self._save(item_id, analysis)
         except Exception as exc:  # any failure is recorded with its reason and retried
             log.exception("item %s failed", item_id)
@@ -226,7 +227,7 @@ class Processor:
             spool = str(self.ctx.settings.spool_dir)
             if item.raw_type == EMAIL:
                 sender = item.source.get("mail_from")
-                return await self._in_pool(analyse_email, str(raw_path), item.channel,
+                return await self.in_pool(analyse_email, str(raw_path), item.channel,
                                            sender, spool, extra, options)
             analyser = self.ctx.analysers.get(item.raw_type)
             if analyser is None:
@@ -289,7 +290,8 @@ class Processor:
             self._snapshot = (version, str(path))
             return str(path)
 
-    async def _store_files(self, files: list[SpooledFile]) -> None:
+    async def store_files(self, files: list[SpooledFile]) -> None:
+        """Move spooled files into the blob store (fsync'd) before any row names them."""
         for spooled in files:
             await self.ctx.blobs.put_file(Path(spooled.path), spooled.sha256)
 
@@ -297,7 +299,7 @@ class Processor:
         verdict = analysis.verdict
         async with self.ctx.db.writer()() as session, session.begin():
             item = await session.get(Item, item_id)
-            await self._link_files(session, item_id, analysis)
+            await self.link_files(session, item_id, analysis)
             item.raw_inline = None  # _local_raw put it in the blob store
             features = analysis.features
             item.features = features
@@ -312,7 +314,8 @@ class Processor:
                       worker=self.name)
             return item.status
 
-    async def _link_files(self, session, item_id: int, analysis: Analysis) -> None:  # noqa: ANN001
+    async def link_files(self, session, item_id: int, analysis: Analysis) -> None:  # noqa: ANN001
+        """Record the files and links found as media of the item (one medium per sha256/URL)."""
         for spooled in analysis.files:
             media = await upsert_media(session, Media(
                 key=f"sha256:{spooled.sha256}", sha256=spooled.sha256, kind=spooled.kind,
@@ -376,7 +379,7 @@ class Processor:
         if not item.features:
             return 0
         extra = await self.context_candidates(item)
-        verdict = await self._in_pool(rematch, item.features, extra, await self.match_options())
+        verdict = await self.in_pool(rematch, item.features, extra, await self.match_options())
         async with self.ctx.db.writer()() as session, session.begin():
             item = await session.get(Item, item_id)
             if item.status != "unmatched":  # a coordinator settled it meanwhile
