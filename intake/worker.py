@@ -33,6 +33,7 @@ from store.queries import (
     briefs_for_thread,
     briefs_version,
     claim_items,
+    give_up_unfinished,
     in_hand,
     leases_held,
     link_media,
@@ -174,9 +175,13 @@ class Processor:
     async def run_once(self, limit: int | None = None) -> int:
         """Claim and process one batch; returns how many items were processed."""
         limit = limit or self.processes * 2
+        max_attempts = self.ctx.settings.max_attempts
         async with self.ctx.db.writer()() as session, session.begin():
-            ids = await claim_items(session, self.name, limit, LEASE,
-                                    self.ctx.settings.max_attempts, skip_types=self._others())
+            if given_up := await give_up_unfinished(session, max_attempts):
+                log.error("items %s: processing started %d times and never finished; failed",
+                          given_up, max_attempts)
+            ids = await claim_items(session, self.name, limit, LEASE, max_attempts,
+                                    skip_types=self._others())
         # Every item finishes (or fails) before an error is raised: none is left in hand.
         results = await asyncio.gather(*(self.process(item_id) for item_id in ids),
                                        return_exceptions=True)
@@ -332,8 +337,7 @@ class Processor:
         async with self.ctx.db.writer()() as session, session.begin():
             item = await session.get(Item, item_id)
             item.status = "failed"
-            item.error = reason
-            item.attempts += 1
+            item.error = reason  # the claim counted the attempt
             item.next_attempt_at = backoff(item.attempts)
             item.worker, item.worker_until = None, None
             add_event(session, "intake", "failed", item_id, error=reason, attempt=item.attempts,
@@ -356,6 +360,7 @@ class Processor:
                 return "received"
             add_event(session, actor, "reprocess", item_id, before=item.status)
             item.worker, item.worker_until = self.name, utcnow() + LEASE
+            item.attempts = 1  # tries afresh; this is the first
         return await self.process(item_id)
 
     # -- re-matching ----------------------------------------------------------------------

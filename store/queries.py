@@ -53,21 +53,42 @@ async def insert_items(session: AsyncSession, rows: Sequence[dict]) -> list[Inse
     return result
 
 
+def _free(now: datetime):  # noqa: ANN202 - a SQL expression
+    return or_(Item.worker_until.is_(None), Item.worker_until < now)
+
+
 def _due(now: datetime, max_attempts: int):  # noqa: ANN202 - a SQL expression
-    retry = (Item.status == RETRYABLE) & (Item.attempts < max_attempts) & (
-        Item.next_attempt_at <= now
-    )
-    free = or_(Item.worker_until.is_(None), Item.worker_until < now)
-    return ((Item.status == "received") | retry) & free
+    retry = (Item.status == RETRYABLE) & (Item.next_attempt_at <= now)
+    return ((Item.status == "received") | retry) & (Item.attempts < max_attempts) & _free(now)
+
+
+UNFINISHED = ("processing started {n} times and never finished: the process doing it stopped "
+              "each time (killed, out of memory?); reprocess it after a fix")
+
+
+async def give_up_unfinished(session: AsyncSession, max_attempts: int) -> list[int]:
+    """Fail the items whose processing was started max_attempts times and never finished.
+
+    An item that kills its worker (memory, a crash) would otherwise be taken up again at
+    every restart, and kill that one too; failed, it goes to the operators with a reason."""
+    now = utcnow()
+    stuck = (Item.status == "received") & (Item.attempts >= max_attempts) & _free(now)
+    items = list(await session.scalars(select(Item).where(stuck).with_for_update(
+        skip_locked=True)))
+    for item in items:
+        item.status, item.error = "failed", UNFINISHED.format(n=item.attempts)
+        item.worker, item.worker_until, item.next_attempt_at = None, None, None
+        add_event(session, "intake", "failed", item.id, error=item.error, attempt=item.attempts)
+    return [item.id for item in items]
 
 
 async def claim_items(
     session: AsyncSession, worker: str, limit: int, lease: timedelta, max_attempts: int,
     skip_types: Sequence[str] = (),
 ) -> list[int]:
-    """Lease up to `limit` due items to `worker`, leaving those of `skip_types` to others.
-    PostgreSQL skips rows others hold; SQLite's BEGIN IMMEDIATE serialises claimers (SKIP
-    LOCKED compiles to nothing there)."""
+    """Lease up to `limit` due items to `worker`, leaving those of `skip_types` to others;
+    each claim counts as an attempt. PostgreSQL skips rows others hold; SQLite's BEGIN
+    IMMEDIATE serialises claimers (SKIP LOCKED compiles to nothing there)."""
     now = utcnow()
     due = _due(now, max_attempts)
     if skip_types:
@@ -82,7 +103,8 @@ async def claim_items(
     ids = list(await session.scalars(query))
     if ids:
         await session.execute(
-            update(Item).where(Item.id.in_(ids)).values(worker=worker, worker_until=now + lease)
+            update(Item).where(Item.id.in_(ids)).values(
+                worker=worker, worker_until=now + lease, attempts=Item.attempts + 1)
         )
     return ids
 
@@ -170,7 +192,7 @@ def add_event(session: AsyncSession, actor: str, action: str, item_id: int | Non
 def requeue_item(session: AsyncSession, item: Item, actor: str) -> None:
     """Put an item back in the queue as if it had just arrived; the event says who asked."""
     add_event(session, actor, "reprocess", item.id, before=item.status)
-    item.status, item.next_attempt_at = "received", None
+    item.status, item.next_attempt_at, item.attempts = "received", None, 0  # tries afresh
     item.worker, item.worker_until = None, None
 
 

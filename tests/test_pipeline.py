@@ -211,6 +211,23 @@ async def test_an_item_in_a_workers_hands_is_not_reprocessed_beside_it(ctx, proc
     assert (await item_view(ctx, ids[0]))["events"] == []  # nothing recorded
 
 
+async def test_an_item_that_kills_its_worker_each_time_ends_failed_not_retried_for_ever(
+        ctx, processor):
+    async with smtp_listener(ctx) as port:
+        await send_async(port, make_email())
+    most = ctx.settings.max_attempts
+    for n in range(most):  # each time taken up, the worker dies: its lease runs out
+        async with ctx.db.writer()() as session, session.begin():
+            [item_id] = await claim_items(session, f"dead-{n}", 10, timedelta(0), most)
+    assert await processor.run_once() == 0  # not taken up a sixth time
+    item = await item_view(ctx, item_id)
+    assert item["status"] == "failed" and item["attempts"] == most
+    assert item["error"].startswith(f"processing started {most} times and never finished")
+    assert item["events"][0]["action"] == "failed"
+    assert await processor.reprocess(item_id, "tester") == "unmatched"  # after the fix
+    assert (await item_view(ctx, item_id))["attempts"] == 1
+
+
 async def test_items_left_received_by_a_crash_are_processed_at_start(ctx):
     async with smtp_listener(ctx) as port:
         await send_async(port, make_email())
