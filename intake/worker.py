@@ -55,6 +55,10 @@ POLL_SECONDS = 5.0
 ROLE_ANALYSED = (TELEGRAM_UPDATE,)  # analysed only where their channel's role runs
 
 
+class LeaseLost(Exception):
+    """Another worker took the item up (this one's lease ran out): its result stands."""
+
+
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -210,12 +214,19 @@ class Processor:
         async with self.ctx.db.reader()() as session:
             item = await session.get(Item, item_id, options=[undefer(Item.raw_inline)])
         try:
-            analysis = await self._analyse(item)
-            await self.store_files(analysis.files)
-            status = await self._save(item_id, analysis)
-        except Exception as exc:  # any failure is recorded with its reason and retried
-            log.exception("item %s failed", item_id)
-            status = await self._fail(item_id, exc)
+            try:
+                analysis = await self._analyse(item)
+                await self.store_files(analysis.files)
+                status = await self._save(item_id, analysis)
+            except LeaseLost:
+                raise
+            except Exception as exc:  # any failure is recorded with its reason and retried
+                log.exception("item %s failed", item_id)
+                status = await self._fail(item_id, exc)
+        except LeaseLost:
+            log.warning("item %s: this worker's lease ran out and another took the item up; "
+                        "its result stands, this one is dropped", item_id)
+            return "superseded"
         self.ctx.metrics.observe_processing(status, time.monotonic() - started)
         for hook in self.ctx.after_process:
             try:
@@ -303,7 +314,7 @@ class Processor:
     async def _save(self, item_id: int, analysis: Analysis) -> str:
         verdict = analysis.verdict
         async with self.ctx.db.writer()() as session, session.begin():
-            item = await session.get(Item, item_id)
+            item = await self._held(session, item_id)
             await self.link_files(session, item_id, analysis)
             item.raw_inline = None  # _local_raw put it in the blob store
             features = analysis.features
@@ -332,10 +343,17 @@ class Processor:
                 key=f"link:{url}"[:2100], kind="link", url=url, flags=[], details={}))
             await link_media(session, item_id, media.id, "", None)
 
+    async def _held(self, session, item_id: int) -> Item:  # noqa: ANN001
+        """The item, locked, if this worker still holds its lease; LeaseLost otherwise."""
+        item = await session.get(Item, item_id, with_for_update=True)
+        if item.worker != self.name:
+            raise LeaseLost(item_id)
+        return item
+
     async def _fail(self, item_id: int, exc: BaseException) -> str:
         reason = f"{type(exc).__name__}: {exc}"[:4000]
         async with self.ctx.db.writer()() as session, session.begin():
-            item = await session.get(Item, item_id)
+            item = await self._held(session, item_id)
             item.status = "failed"
             item.error = reason  # the claim counted the attempt
             item.next_attempt_at = backoff(item.attempts)

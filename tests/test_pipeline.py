@@ -228,6 +228,29 @@ async def test_an_item_that_kills_its_worker_each_time_ends_failed_not_retried_f
     assert (await item_view(ctx, item_id))["attempts"] == 1
 
 
+async def test_a_worker_whose_lease_ran_out_does_not_overwrite_the_next_ones_result(
+        ctx, processor, monkeypatch):
+    """A worker stalled past its lease (a long pause): another took the item up meanwhile.
+    The late verdict is dropped, the newer worker's lease and result stand."""
+    async with smtp_listener(ctx) as port:
+        await send_async(port, make_email())
+    original = processor._analyse
+
+    async def stalled(item):
+        result = await original(item)
+        async with ctx.db.writer()() as session, session.begin():  # the lease lapsed and
+            taken = await session.get(Item, item.id)  # another worker claimed the item
+            taken.worker, taken.worker_until = "the-other-worker", taken.worker_until
+        return result
+
+    monkeypatch.setattr(processor, "_analyse", stalled)
+    assert await processor.run_once() == 1
+    item = await item_view(ctx, 1)
+    assert item["status"] == "received" and item["events"] == []
+    async with ctx.db.reader()() as session:
+        assert (await session.get(Item, 1)).worker == "the-other-worker"
+
+
 async def test_items_left_received_by_a_crash_are_processed_at_start(ctx):
     async with smtp_listener(ctx) as port:
         await send_async(port, make_email())
