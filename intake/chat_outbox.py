@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from itertools import groupby
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.telegram import TelegramChannel, TelegramFailure
 from intake.chat_texts import say
 from intake.context import Context
 from intake.worker import _wait_any
-from store.chats import CHANNEL, expire_replies, pending_replies, queue_reply
-from store.models import Item, Outbound
+from store.chats import CHANNEL, FILED_LATER, expire_replies, pending_replies, queue_reply
+from store.models import Brief, Item, Outbound, utcnow
 
 log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 30.0  # look for owed replies this often even when nothing wakes us
+# A coordinator's filing is told this long after the click, so that an undo straight away
+# (a slip) is never announced; what is said is read from the item when it goes.
+FILED_LATER_DELAY = timedelta(seconds=60)
 
 
 def reply_of(item: Item, max_attempts: int) -> dict | None:
@@ -28,6 +34,19 @@ def reply_of(item: Item, max_attempts: int) -> dict | None:
         return {"text": say((item.source or {}).get("language"), "failed"),
                 "reply_to": message_id}
     return (item.features or {}).get("reply")
+
+
+async def filed_later_of(session: AsyncSession, item: Item | None,
+                         brief_id: int | None) -> dict | None:
+    """A coordinator filed the item under a brief: say so, in reply to the item's message,
+    unless it has moved since (an undo, another filing): then nothing."""
+    if item is None or item.status != "matched" or item.brief_id != brief_id:
+        return None
+    brief = await session.get(Brief, brief_id)
+    source = item.source or {}
+    return {"text": say(source.get("language"), FILED_LATER, ref=brief.ref,
+                        title=brief.title or "…"),
+            "reply_to": source.get("message_id"), "brief_id": brief_id}
 
 
 class Outbox:
@@ -78,9 +97,14 @@ class Outbox:
         """Send what is due; returns how many were sent and how long until the next is due."""
         async with self.ctx.db.reader()() as session:
             rows = await pending_replies(session)
-        now = asyncio.get_running_loop().time()
-        due = [r for r in rows if self._later.get(r.id, 0) <= now]
-        waits = [self._later[r.id] - now for r in rows if r not in due]
+        now, wall = asyncio.get_running_loop().time(), utcnow()
+        later = {r.id: self._later.get(r.id, now) - now for r in rows}
+        for row in rows:
+            if row.reason == FILED_LATER:
+                later[row.id] = max(later[row.id], (row.at + FILED_LATER_DELAY - wall)
+                                    .total_seconds())
+        due = [r for r in rows if later[r.id] <= 0]
+        waits = [later[r.id] for r in rows if later[r.id] > 0]
         # One chat's replies in order; different chats side by side (a group's slower
         # rate limit must not hold up everyone else).
         chats = [list(group) for _, group in groupby(sorted(due, key=_chat_order),
@@ -99,7 +123,10 @@ class Outbox:
     async def _send(self, row: Outbound) -> bool:
         async with self.ctx.db.reader()() as session:
             item = await session.get(Item, row.item_id)
-        spec = reply_of(item, self.ctx.settings.max_attempts) if item else None
+            if row.reason == FILED_LATER:
+                spec = await filed_later_of(session, item, row.brief_id)
+            else:
+                spec = reply_of(item, self.ctx.settings.max_attempts) if item else None
         try:
             message_id = await self._deliver(row.recipient, spec or {})
         except TelegramFailure as exc:
@@ -129,7 +156,9 @@ class Outbox:
         self._later.pop(row_id, None)
         async with self.ctx.db.writer()() as session, session.begin():
             row = await session.get(Outbound, row_id)
-            row.status, row.message_id, row.reason = status, key, reason
+            row.status, row.message_id = status, key
+            if reason is not None:  # why it failed; otherwise the row keeps what it was for
+                row.reason = reason
 
 
 def _chat_order(row: Outbound) -> tuple[str, int]:

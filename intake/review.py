@@ -9,6 +9,8 @@ from sqlalchemy import select
 
 from intake.context import Context
 from parsers.refcode import new_code
+from store.chats import CHANNEL as CHAT
+from store.chats import queue_filed_later
 from store.models import Brief, Event, Item, utcnow
 from store.queries import add_event, brief_by_ref, in_hand, requeue_item
 
@@ -67,6 +69,11 @@ async def resolve(  # noqa: PLR0913 - the one entry point takes the action's arg
         else:
             extra["undid"] = await _undo(session, item)
         item.claimed_by = item.claimed_until = None
+        moved = action in ("assign", "create_brief") and item.brief_id != before["brief_id"]
+        if moved and item.channel == CHAT and item.chat_id and not actor.startswith(f"{CHAT}:"):
+            # A coordinator filed a field worker's item: the chat hears where it went. (A
+            # tap on the bot's own buttons is answered there and then.)
+            await queue_filed_later(session, item)
         event = add_event(session, actor, action, item.id, item.brief_id, before=before,
                           reason=reason, ref=ref, **extra)
         await session.flush()

@@ -149,6 +149,21 @@ async def queue_reply(session: AsyncSession, item_id: int, chat_id: str,
     return True
 
 
+FILED_LATER = "filed_later"  # reason of a reply telling a chat a coordinator filed its item
+
+
+async def queue_filed_later(session: AsyncSession, item: Item) -> None:
+    """Owe the item's chat a word that a coordinator filed it (replacing one not yet sent:
+    a chat hears where its item ended up, not every step on the way)."""
+    for row in await session.scalars(select(Outbound).where(
+            Outbound.item_id == item.id, Outbound.channel == CHANNEL,
+            Outbound.status == "pending", Outbound.reason == FILED_LATER)):
+        row.status = "suppressed"
+    session.add(Outbound(item_id=item.id, brief_id=item.brief_id, channel=CHANNEL,
+                         recipient=item.chat_id, day=utcnow().date().isoformat(),
+                         status="pending", reason=FILED_LATER))
+
+
 async def pending_replies(session: AsyncSession, limit: int = 50,
                           max_age: timedelta = timedelta(days=1)) -> list[Outbound]:
     return list(await session.scalars(

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -14,8 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from channels.telegram import SECRET_HEADER
+from intake import chat_outbox
 from intake.accept import raw_bytes
 from intake.context import build_context
+from intake.review import resolve
 from intake.serve import serve
 from store.models import Brief, Chat, Event, ItemMedia, Outbound
 from tests.helpers import FailingInserts, make_email, send_async, wait_for
@@ -471,3 +474,42 @@ async def test_a_webhook_without_its_secret_does_not_start(fake_api, tg_settings
     with pytest.raises(SystemExit, match="INTAKE_TELEGRAM_WEBHOOK_SECRET"):
         await serve(build_context(settings), ["worker", "telegram"], asyncio.Event())
     assert fake_api.webhook is None and fake_api.calls == []
+
+
+async def test_a_coordinators_filing_is_told_to_the_chat_unless_undone(
+        fake_api, tg_settings, monkeypatch):
+    monkeypatch.setattr(chat_outbox, "IDLE_SECONDS", 0.2)
+    monkeypatch.setattr(chat_outbox, "FILED_LATER_DELAY", timedelta(seconds=1))
+    settings = tg_settings()
+    radio = await add_brief(settings, "Radio communautaire pour la vaccination")
+    water = await add_brief(settings, "Points d'eau gérés par les femmes")
+    sender = tg.user(521, language="fr")
+    async with serving(settings, fake=fake_api) as ctx:
+        fake_api.push(tg.update(text="Notre vidéo du marché", sender=sender))
+        fake_api.push(tg.update(text="Une autre du village", sender=sender))
+        first, second = await processed(ctx, 2)
+        await wait_for(lambda: _count(fake_api, 521, 2))  # each asked which practice
+        await resolve(ctx, first.id, "assign", "cora", ref=radio.ref)
+        await resolve(ctx, second.id, "assign", "cora", ref=water.ref)
+        await resolve(ctx, second.id, "undo", "cora")  # a slip, undone at once
+
+        async def settled():
+            notes = [row for row in await rows(ctx, Outbound) if row.reason == "filed_later"]
+            return notes if notes and all(r.status != "pending" for r in notes) else None
+
+        notes = await wait_for(settled)
+    told = [m for m in fake_api.messages_to(521) if "coordinateur" in m["text"]]
+    assert [(n.item_id, n.status) for n in notes] == [(first.id, "sent"),
+                                                      (second.id, "suppressed")]
+    assert len(told) == 1 and radio.ref in told[0]["text"]
+    assert told[0]["reply_parameters"]["message_id"] == first.source["message_id"]
+
+
+async def test_a_tap_on_the_bots_own_buttons_is_not_announced_twice(fake_api, tg_settings):
+    settings = tg_settings()
+    brief = await add_brief(settings, "Mobile clinics")
+    async with serving(settings, fake=fake_api) as ctx:
+        fake_api.push(tg.update(text="A note", sender=tg.user(522)))
+        (item,) = await processed(ctx, 1)
+        await resolve(ctx, item.id, "assign", "telegram:522", ref=brief.ref)
+        assert [r.reason for r in await rows(ctx, Outbound)] == [None]
