@@ -45,6 +45,8 @@ def media_json(filename: str, declared: str | None, media) -> dict:  # noqa: ANN
         "url": media.url if media.kind == "link" else f"/media/{media.sha256}",
         "flags": list(media.flags or []),
         "details": dict(media.details or {}),
+        "thumbnail": (f"/media/{media.sha256}/thumbnail"
+                      if (media.details or {}).get("thumbnail_sha256") else None),
     }
 
 
@@ -240,7 +242,8 @@ async def media_view(ctx: Context, sha256: str) -> dict | None:
         return None
     media, filename = found
     return {"sha256": sha256, "kind": media.kind, "mime": media.mime, "size": media.size,
-            "filename": filename}
+            "filename": filename, "thumbnail_sha256": (media.details or {}).get(
+                "thumbnail_sha256")}
 
 
 async def next_item_id(ctx: Context, after_id: int, actor: str) -> int | None:

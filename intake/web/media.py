@@ -38,6 +38,25 @@ def media_headers(info: dict) -> dict[str, str]:
 
 @routes.get("/media/{sha256}")
 async def media(request: web.Request) -> web.StreamResponse:
+    info = await _known(request)
+    return await _serve(request, info["sha256"], info, media_headers(info))
+
+
+@routes.get("/media/{sha256}/thumbnail")
+async def thumbnail(request: web.Request) -> web.StreamResponse:
+    """A video's still (JPEG, made by ffmpeg when the video was stored)."""
+    ctx = request.app[CONTEXT]
+    info = await _known(request)
+    still = info["thumbnail_sha256"]
+    if not still or not SHA256.match(still) or not await ctx.blobs.exists(still):
+        raise web.HTTPNotFound(text=t("error.no_media"))
+    headers = {"Content-Type": "image/jpeg", "X-Content-Type-Options": "nosniff",
+               "Cache-Control": "private, max-age=86400"}
+    return await _serve(request, still, {"size": None}, headers)
+
+
+async def _known(request: web.Request) -> dict:
+    """The stored medium the path names, or 404."""
     sha256 = request.match_info["sha256"]
     if not SHA256.match(sha256):
         raise web.HTTPNotFound(text=t("error.no_media"))
@@ -45,7 +64,12 @@ async def media(request: web.Request) -> web.StreamResponse:
     info = await media_view(ctx, sha256)
     if info is None or not await ctx.blobs.exists(sha256):
         raise web.HTTPNotFound(text=t("error.no_media"))
-    headers = media_headers(info)
+    return info
+
+
+async def _serve(request: web.Request, sha256: str, info: dict,
+                 headers: dict[str, str]) -> web.StreamResponse:
+    ctx = request.app[CONTEXT]
     if isinstance(ctx.blobs, FileBlobStore):
         # Blobs are named by hash with no suffix, so FileResponse's "<file>.gz sibling"
         # substitution can never pick up another file; it serves Range, ETag and sendfile.

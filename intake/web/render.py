@@ -67,6 +67,17 @@ def size(value: int | None) -> str:
     return ""
 
 
+def clip(details: dict) -> str:
+    """A video's length and picture size from its details, e.g. " · 1:05 · 1280×720"."""
+    parts = []
+    seconds = details.get("duration")
+    if isinstance(seconds, int | float):
+        parts.append(f"{int(seconds) // 60}:{int(seconds) % 60:02d}")
+    if details.get("width") and details.get("height"):
+        parts.append(f"{details['width']}×{details['height']}")
+    return "".join(f" · {part}" for part in parts)
+
+
 def percent(value: float | None) -> str:
     return "–" if value is None else f"{round(value * 100)} %"
 
@@ -81,7 +92,7 @@ def make_environment() -> jinja2.Environment:
     )
     env.globals["t"] = t
     env.globals["playable"] = playable
-    env.filters.update(when=when, age=age, size=size, percent=percent)
+    env.filters.update(when=when, age=age, size=size, percent=percent, clip=clip)
     return env
 
 

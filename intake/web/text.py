@@ -198,6 +198,7 @@ TEXT: dict[str, str] = {
     "item.no_history": "No history.",
     "media.download": "Download",
     "media.image": "image",
+    "media.still": "a still of {name} (download the video)",
     "media.link": "link",
     "media.videos": "videos",
     "media.links": "video links",

@@ -1,5 +1,9 @@
 """Media downloads: only by sha256 from the blob store, Range, inline only for playable types."""
 
+import shutil
+
+import pytest
+
 from tests.web.conftest import deliver, process
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -68,3 +72,29 @@ async def test_a_raw_email_blob_is_not_downloadable(client):
         raw_sha = await session.scalar(select(Item.raw_sha256))
     await client.signin("ada")
     assert (await client.get(f"/media/{raw_sha}")).status == 404
+
+
+@pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")),
+                    reason="ffmpeg/ffprobe are not installed (Debian package ffmpeg)")
+async def test_a_videos_still_shows_on_its_item_and_in_the_queue(client, tiny_mp4):
+    from intake.videos import install_video_details
+    from tests.web.test_security import client_ctx
+
+    ctx = client_ctx(client)
+    install_video_details(ctx)  # as the worker role does
+    await client.signin("vic")
+    item_id = await deliver(ctx, attachments=[("clip.mp4", tiny_mp4, "video/mp4"),
+                                              ("report.pdf", PDF, "application/pdf")])
+    await process(ctx)
+    video, pdf = (await (await client.get(f"/api/items/{item_id}")).json())["media"]
+    assert video["thumbnail"] == f"/media/{video['sha256']}/thumbnail"
+    still = await client.get(video["thumbnail"])
+    assert still.status == 200 and still.headers["Content-Type"] == "image/jpeg"
+    assert (await still.read())[:3] == b"\xff\xd8\xff"
+    assert pdf["thumbnail"] is None
+    assert (await client.get(f"/media/{pdf['sha256']}/thumbnail")).status == 404
+    assert (await client.get(f"/media/{'0' * 64}/thumbnail")).status == 404
+    item = await (await client.get(f"/items/{item_id}")).text()
+    queue = await (await client.get("/queue")).text()
+    assert f'poster="{video["thumbnail"]}"' in item and "0:01" in item and "160×120" in item
+    assert f'class="thumb" src="{video["thumbnail"]}"' in queue
