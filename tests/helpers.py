@@ -82,6 +82,17 @@ async def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):  #
         await asyncio.sleep(interval)
 
 
+async def drain(ctx) -> int:  # noqa: ANN001
+    """Process every due item with a worker of its own, as `intake process` does."""
+    from intake.worker import Processor
+
+    processor = Processor(ctx)
+    try:
+        return await processor.drain()
+    finally:
+        processor.close()
+
+
 class FailingInserts:
     """The database refuses the first few item inserts (fault injection for accept)."""
 

@@ -8,10 +8,9 @@ from sqlalchemy import select
 
 from channels.contract import EMAIL, RawItem
 from intake.accept import accept, raw_bytes
-from intake.worker import Processor
 from store.models import Event, Item
 from tests.conftest import CORPUS, corpus_files
-from tests.helpers import send_async, smtp_listener
+from tests.helpers import drain, send_async, smtp_listener
 
 FILES = corpus_files()
 pytestmark = pytest.mark.skipif(not FILES, reason=f"corpus not found at {CORPUS}")
@@ -51,11 +50,7 @@ async def test_every_corpus_message_over_smtp(ctx):
             refused = await send_async(port, raw, mail_from="corpus@example.org")
             assert refused == {}, path
             sent[str(path.relative_to(CORPUS))] = raw
-    processor = Processor(ctx)
-    try:
-        processed = await processor.drain()
-    finally:
-        processor.close()
+    processed = await drain(ctx)
     assert processed > 0
     await _settled_and_kept(ctx, sent)
 
@@ -67,11 +62,7 @@ async def test_every_corpus_message_byte_exact_through_accept(ctx):
         raw = path.read_bytes()
         await accept(ctx, RawItem("imap", raw, EMAIL, external_id=path.name))
         sent[path.name] = raw
-    processor = Processor(ctx)
-    try:
-        await processor.drain()
-    finally:
-        processor.close()
+    await drain(ctx)
     await _settled_and_kept(ctx, sent)
     async with ctx.db.reader()() as session:
         failed = list(await session.scalars(select(Item).where(Item.status == "failed")))

@@ -8,9 +8,8 @@ from intake.accept import accept
 from intake.briefs import import_briefs
 from intake.review import Conflict, NotFound, ReviewError, claim, resolve
 from intake.views import item_view
-from intake.worker import Processor
 from store.models import Brief
-from tests.helpers import make_email
+from tests.helpers import drain, make_email
 from tests.test_pipeline import SAMPLE
 
 
@@ -19,9 +18,7 @@ async def unmatched(ctx):
     await import_briefs(ctx, SAMPLE)
     accepted = await accept(ctx, RawItem("smtp", make_email(subject="a video", body="hi",
                                                             sender="x@example.net"), EMAIL))
-    processor = Processor(ctx)
-    await processor.drain()
-    processor.close()
+    await drain(ctx)
     return accepted.item_id
 
 

@@ -10,10 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import undefer
 
 from intake.accept import INLINE_MAX, raw_bytes
-from intake.worker import Processor
 from store.blobs import FileBlobStore
 from store.models import Event, Item
-from tests.helpers import FailingInserts, make_email, send_async, smtp_listener
+from tests.helpers import FailingInserts, drain, make_email, send_async, smtp_listener
 
 
 async def _items(ctx):
@@ -239,11 +238,7 @@ async def test_a_small_message_is_kept_in_its_row_until_the_worker_moves_it(ctx)
     [item] = await _items(ctx)
     assert not await ctx.blobs.exists(item.raw_sha256)
     assert await raw_bytes(ctx, item.id) == raw
-    processor = Processor(ctx)
-    try:
-        await processor.drain()
-    finally:
-        processor.close()
+    await drain(ctx)
     async with ctx.db.reader()() as session:
         done = await session.get(Item, item.id, options=[undefer(Item.raw_inline)])
     assert done.status == "unmatched" and done.raw_inline is None

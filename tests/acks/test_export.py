@@ -12,10 +12,9 @@ import zipfile
 import pytest
 
 from intake.export import BlobMismatch, write_bundle, write_tables
-from intake.worker import Processor
 from store.blobs import FileBlobStore
 from tests.acks.conftest import add_brief
-from tests.helpers import make_email, send_async, smtp_listener
+from tests.helpers import drain, make_email, send_async, smtp_listener
 
 VIDEO = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(range(256)) * 40
 PHOTO = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(200)
@@ -39,11 +38,7 @@ async def filed(sctx):
     async with smtp_listener(sctx) as port:
         for raw in mails:
             await send_async(port, raw)
-    processor = Processor(sctx)
-    try:
-        await processor.drain()
-    finally:
-        processor.close()
+    await drain(sctx)
     return a, b
 
 

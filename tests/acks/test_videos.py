@@ -18,9 +18,8 @@ from intake.accept import accept
 from intake.config import load_settings
 from intake.context import build_context
 from intake.videos import install_video_details
-from intake.worker import Processor
 from store.models import Media
-from tests.helpers import make_email, send_async, smtp_listener
+from tests.helpers import drain, make_email, send_async, smtp_listener
 
 needs_ffmpeg = pytest.mark.skipif(
     not (shutil.which("ffmpeg") and shutil.which("ffprobe")),
@@ -44,11 +43,7 @@ def tiny_mp4(tmp_path_factory) -> bytes:
 async def _process(ctx, raw: bytes) -> list[Media]:
     async with smtp_listener(ctx) as port:
         await send_async(port, raw)
-    processor = Processor(ctx)
-    try:
-        await processor.drain()
-    finally:
-        processor.close()
+    await drain(ctx)
     async with ctx.db.reader()() as session:
         return list(await session.scalars(select(Media).order_by(Media.id)))
 

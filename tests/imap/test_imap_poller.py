@@ -11,8 +11,8 @@ import pytest
 
 from channels.contract import TryLater
 from intake.accept import accept
-from intake.worker import Processor
 from tests.conftest import CORPUS
+from tests.helpers import drain
 from tests.imap.conftest import Harness, all_items, count_items, mail, wait_for
 
 ACCEPTED = {b"\\Seen", b"$IntakeAccepted"}
@@ -136,11 +136,7 @@ async def test_malformed_mail_from_the_corpus_does_not_stall_the_mailbox(dovecot
     await harness.start()
     await wait_for(lambda: _count_is(ctx, 5), 30, "all five, the good one after the bad ones")
     await wait_for(lambda: _checkpoint_at(harness, 5), 10, "the checkpoint past them")
-    processor = Processor(ctx)
-    try:
-        await processor.drain()
-    finally:
-        processor.close()
+    await drain(ctx)
     statuses = {i.status for i in await all_items(ctx)}
     assert statuses <= {"matched", "unmatched", "failed"}
 

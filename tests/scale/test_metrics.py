@@ -15,11 +15,10 @@ from intake.accept import accept
 from intake.context import build_context
 from intake.metrics import start_metrics_listener
 from intake.web import build_app
-from intake.worker import Processor
 from store.migrate import upgrade
 from store.models import Item, Outbound, utcnow
 from tests.conftest import make_settings
-from tests.helpers import make_email
+from tests.helpers import drain, make_email
 
 
 def _samples(text: str) -> dict[tuple, float]:
@@ -34,11 +33,7 @@ def _samples(text: str) -> dict[tuple, float]:
 async def _fill(ctx) -> None:  # noqa: ANN001
     for n in range(3):
         await accept(ctx, RawItem("smtp", make_email(subject=f"nothing to match {n}"), EMAIL))
-    processor = Processor(ctx)
-    try:
-        assert await processor.drain() == 3
-    finally:
-        processor.close()
+    assert await drain(ctx) == 3
     await accept(ctx, RawItem("imap", make_email(subject="still waiting"), EMAIL, "box:1:1"))
     async with ctx.db.writer()() as session, session.begin():
         oldest = await session.get(Item, 1)
