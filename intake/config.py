@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,9 @@ class Settings(BaseSettings):
     web_secret: SecretStr = SecretStr("")  # empty: generated once and kept in data_dir
     web_upload_max_bytes: int = Field(50 * MB, ge=1024)  # survey files uploaded in the app
     web_claim_minutes: int = Field(10, ge=1, le=240)  # review lock taken on opening an item
+    # The reverse proxy in front (addresses or networks): its X-Forwarded-For/-Proto/-Host
+    # are believed, from it alone. Empty: clients connect directly.
+    web_trusted_proxies: list[str] = Field(default_factory=list)
 
     # Processing and matching
     workers: int = Field(1, ge=1, le=32)  # parsing processes
@@ -93,7 +97,7 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(0, ge=0, le=65535)
 
-    @field_validator("smtp_recipients", "imap_urls", mode="before")
+    @field_validator("smtp_recipients", "imap_urls", "web_trusted_proxies", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         # Lists are comma-separated text in the environment, not JSON.
@@ -108,6 +112,16 @@ class Settings(BaseSettings):
             if "@" not in entry:
                 raise ValueError(f"{entry!r} is neither an address nor an @domain")
         return [entry.lower() for entry in value]
+
+    @field_validator("web_trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
 
     @property
     def effective_database_url(self) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from intake.config import Settings
 from intake.context import Context
 from intake.web.health import routes as health_routes
 from intake.web.security import Signer, SignInGuard, load_secret, security_headers
@@ -27,8 +28,8 @@ def build_app(ctx: Context) -> web.Application:
     # become pages inside it, then who is asking, then whether an unsafe request is ours.
     app = web.Application(
         client_max_size=2 * 1024 * 1024,
-        middlewares=[auth.session_middleware, errors_middleware, auth.auth_middleware,
-                     csrf_middleware],
+        middlewares=[*_behind_proxy(ctx.settings), auth.session_middleware, errors_middleware,
+                     auth.auth_middleware, csrf_middleware],
     )
     app[CONTEXT] = ctx
     app[SIGNER] = Signer(load_secret(ctx.settings))
@@ -44,3 +45,15 @@ def build_app(ctx: Context) -> web.Application:
     app.add_routes(__import__("intake.web.metrics", fromlist=["routes"]).routes)  # issue 7
     app.router.add_static("/static/", STATIC, follow_symlinks=False, append_version=False)
     return app
+
+
+def _behind_proxy(settings: Settings) -> list:
+    """With INTAKE_WEB_TRUSTED_PROXIES, the client's address, scheme and host are what the
+    proxy forwards (sign-in limits count the real client, cookies know HTTPS), and only the
+    proxy may talk to us: anything else gets 400, but the probes of /healthz and /metrics."""
+    if not settings.web_trusted_proxies:
+        return []
+    from aiohttp_remotes import XForwardedStrict
+
+    return [XForwardedStrict([settings.web_trusted_proxies],
+                             white_paths=["/healthz", "/metrics"]).middleware]

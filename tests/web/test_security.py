@@ -9,7 +9,7 @@ import pytest
 from intake.users import new_token
 from intake.web.security import COOKIE
 from tests.conftest import make_settings
-from tests.web.conftest import PASSWORD, deliver
+from tests.web.conftest import CSRF, PASSWORD, deliver
 
 
 def _cookie(response):
@@ -213,3 +213,51 @@ def test_a_configured_secret_is_used_and_a_short_one_refused(tmp_path, sqlite_ur
     assert not (settings.data_dir / "web-secret").exists()
     with pytest.raises(ValueError, match="at least 16"):
         load_secret(make_settings(tmp_path, sqlite_url, web_secret="short"))
+
+
+async def _attempt(client, name, address, password="wrong password!", **headers):
+    """A sign-in through the proxy for a client at `address`."""
+    headers = {"X-Forwarded-For": address, **headers}
+    page = await client.client.get("/signin", headers=headers)
+    token = CSRF.search(await page.text()).group(1)
+    return await client.client.post("/signin", headers=headers, allow_redirects=False, data={
+        "_csrf": token, "name": name, "password": password, "next": "/"})
+
+
+async def test_behind_a_trusted_proxy_limits_count_the_forwarded_client(
+        tmp_path, sqlite_url, make_client):
+    from intake.context import build_context
+    from intake.users import add_user
+    from store.migrate import upgrade
+
+    ctx = build_context(make_settings(tmp_path, sqlite_url, web_trusted_proxies="127.0.0.1"))
+    await upgrade(ctx.db)
+    try:
+        await add_user(ctx, "ada", "admin", PASSWORD, "test")
+        client = await make_client(ctx)
+        for n in range(20):  # many names guessed from one place
+            assert (await _attempt(client, f"guess{n}", "203.0.113.7")).status == 401
+        assert (await _attempt(client, "guess20", "203.0.113.7")).status == 429
+        # Everyone else comes through the same proxy and is not locked out with it.
+        assert (await _attempt(client, "ada", "198.51.100.4", PASSWORD)).status == 303
+        page = await client.client.get("/signin", headers={
+            "X-Forwarded-For": "198.51.100.4", "X-Forwarded-Proto": "https"})
+        assert _cookie(page)["secure"]  # the proxy speaks HTTPS to the browser
+        assert (await client.client.get("/healthz")).status == 200  # probes need no proxy
+    finally:
+        await ctx.close()
+
+
+async def test_without_a_trusted_proxy_forwarded_headers_are_not_believed(client):
+    for n in range(20):  # a client inventing addresses still counts as itself
+        assert (await _attempt(client, f"guess{n}", f"203.0.113.{n}")).status == 401
+    assert (await _attempt(client, "ada", "198.51.100.4", PASSWORD)).status == 429
+
+
+def test_a_trusted_proxy_must_be_an_address_or_network(tmp_path, sqlite_url):
+    from intake.config import ConfigError
+
+    with pytest.raises(ConfigError, match="INTAKE_WEB_TRUSTED_PROXIES.*proxy.example"):
+        make_settings(tmp_path, sqlite_url, web_trusted_proxies="10.0.0.0/8, proxy.example")
+    assert make_settings(tmp_path, sqlite_url, web_trusted_proxies="10.0.0.0/8, ::1") \
+        .web_trusted_proxies == ["10.0.0.0/8", "::1"]
