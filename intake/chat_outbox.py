@@ -85,11 +85,18 @@ class Outbox:
         await _wait_any(stop, self.channel.ready, None)
         if stop.is_set():
             return
-        async with self.ctx.db.writer()() as session, session.begin():
-            await expire_replies(session)
+        try:
+            async with self.ctx.db.writer()() as session, session.begin():
+                await expire_replies(session)
+        except Exception:  # only tidying: the replies are sent all the same
+            log.exception("telegram: could not expire stale replies")
         while not stop.is_set():
             self.wake.clear()
-            sent, pause = await self.flush()
+            try:
+                sent, pause = await self.flush()
+            except Exception:  # the database is away: try again later, never die
+                log.exception("telegram: reply outbox failed; trying again")
+                sent, pause = 0, IDLE_SECONDS
             if not sent:
                 await _wait_any(stop, self.wake, pause)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from channels.telegram import SECRET_HEADER
 from intake import chat_outbox
@@ -513,3 +514,21 @@ async def test_a_tap_on_the_bots_own_buttons_is_not_announced_twice(fake_api, tg
         (item,) = await processed(ctx, 1)
         await resolve(ctx, item.id, "assign", "telegram:522", ref=brief.ref)
         assert [r.reason for r in await rows(ctx, Outbound)] == [None]
+
+
+async def test_the_reply_outbox_outlives_a_database_hiccup(fake_api, tg_settings, monkeypatch):
+    monkeypatch.setattr(chat_outbox, "IDLE_SECONDS", 0.2)
+    original, calls = chat_outbox.pending_replies, []
+
+    async def hiccup(session, *args, **kwargs):
+        calls.append(1)
+        if len(calls) <= 2:  # the database is away for the outbox's first two looks
+            raise OperationalError("SELECT", {}, OSError("connection refused"))
+        return await original(session, *args, **kwargs)
+
+    monkeypatch.setattr(chat_outbox, "pending_replies", hiccup)
+    settings = tg_settings()
+    async with serving(settings, fake=fake_api):
+        fake_api.push(tg.update(text="Sent while the database blinked", sender=tg.user(523)))
+        await wait_for(replies_containing(fake_api, "Received", 523), timeout=60)
+    assert len(calls) > 2
