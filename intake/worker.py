@@ -164,6 +164,10 @@ class Processor:
             self._stranded = True
             log.warning("database trouble while processing; trying again shortly", exc_info=True)
             return 0
+        except Exception:  # a bug must not stop the worker for good while serve runs on
+            self._stranded = True
+            log.exception("the worker failed outside any one item; trying again shortly")
+            return 0
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

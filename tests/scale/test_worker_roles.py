@@ -81,3 +81,30 @@ async def test_the_worker_outlives_the_database_going_away(ctx, monkeypatch):
     finally:
         stop.set()
         await task
+
+
+async def test_the_worker_outlives_a_bug_outside_any_item(ctx, monkeypatch):
+    """Not the database this time: any error between items is logged and the loop goes on,
+    rather than the worker stopping for good while the rest of serve runs."""
+    monkeypatch.setattr(worker_module, "POLL_SECONDS", 0.1)
+    real_claim, bugs = worker_module.claim_items, [1]
+
+    async def buggy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if bugs:
+            bugs.pop()
+            raise KeyError("a bug in claiming")
+        return await real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "claim_items", buggy)
+    accepted = await accept(ctx, RawItem("smtp", make_email(), EMAIL))
+    processor, stop = Processor(ctx), asyncio.Event()
+    task = asyncio.create_task(processor.run(stop))
+    try:
+        async def done() -> bool:
+            return (await _item(ctx, accepted.item_id)).status == "unmatched"
+
+        await wait_for(done, timeout=60)
+        assert bugs == [] and not task.done()
+    finally:
+        stop.set()
+        await task
