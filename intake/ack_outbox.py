@@ -12,6 +12,7 @@ from email.utils import formatdate
 from intake.ack_texts import AckContent, choose_language, guess_language, human_size, render
 from intake.context import Context
 from intake.mailer import Relay, SendFailure, send
+from intake.review import still_filed
 from parsers.replies import own_words
 from store import acks
 from store.models import Brief, Item, Outbound, utcnow
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 IDLE_SECONDS = 60.0  # look for owed rows this often even when nothing wakes us
 STALE_CLAIM = timedelta(minutes=15)  # a claim older than this belongs to a dead sender
 MAX_REFERENCES = 10  # ids carried over from the submitter's References header
+# A coordinator's filing is told this long after the click, so that an undo straight away
+# is never announced; what is said is read from the item when it goes.
+FILED_DELAY = timedelta(seconds=60)
 
 
 def _retry_after(attempts: int) -> float:
@@ -68,6 +72,8 @@ class AckOutbox:
         pause = IDLE_SECONDS
         for row in rows:
             due, _ = self._later.get(row.id, (0.0, 0))
+            if row.reason == acks.FILED:
+                due = max(due, loop.time() + (row.at + FILED_DELAY - utcnow()).total_seconds())
             if due > loop.time():
                 pause = min(pause, due - loop.time())
                 continue
@@ -88,6 +94,9 @@ class AckOutbox:
                 return  # another sender has it
         try:
             message = await self.compose(row)
+            if message is None:  # a coordinator's filing undone or changed since: say nothing
+                await self._finish(row.id, "suppressed")
+                return
             await send(self.relay, message, self.ctx.settings.ack_from.strip(), row.recipient)
         except SendFailure as exc:
             await self._failed(row, exc)
@@ -117,10 +126,13 @@ class AckOutbox:
 
     # -- the message ------------------------------------------------------------------------
 
-    async def compose(self, row: Outbound) -> EmailMessage:
-        """The acknowledgement for an owed row, from the item and brief as they are now."""
+    async def compose(self, row: Outbound) -> EmailMessage | None:
+        """The acknowledgement for an owed row, from the item and brief as they are now;
+        None for a coordinator's filing the item has moved from since."""
         async with self.ctx.db.reader()() as session:
             item = await session.get(Item, row.item_id)
+            if row.reason == acks.FILED and not await still_filed(session, item, row.brief_id):
+                return None
             brief = await session.get(Brief, row.brief_id) if row.brief_id else None
             media = (await media_of_items(session, [item.id]))[item.id]
             kind, _, moved_id = (row.reason or "unmatched").partition(":")

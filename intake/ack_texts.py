@@ -14,6 +14,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "subject_matched": "Auto: received – {ref} {title}",
         "subject_unmatched": "Auto: received – which action brief is it for?",
         "subject_correction": "Auto: moved to {ref} {title}",
+        "subject_filed": "Auto: filed under {ref} {title}",
         "hello": "Hello,",
         "matched": 'Thank you. We received your message "{subject}" and filed it under the '
                    "action brief\n\n    {ref} – {title}",
@@ -23,6 +24,8 @@ TEXTS: dict[str, dict[str, str]] = {
                      "message under that brief.",
         "correction": 'Thank you. Your message "{moved}" is now filed under the action brief'
                       "\n\n    {ref} – {title}",
+        "filed": 'A coordinator has filed your message "{subject}" under the action brief'
+                 "\n\n    {ref} – {title}",
         "files": "What we received:",
         "wrong": "If this is not the right brief, reply to this message with the right code "
                  "(it looks like {example}) and we will move it.",
@@ -32,6 +35,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "subject_matched": "Auto: reçu – {ref} {title}",
         "subject_unmatched": "Auto: reçu – pour quelle fiche d'action ?",
         "subject_correction": "Auto: déplacé vers {ref} {title}",
+        "subject_filed": "Auto: classé sous {ref} {title}",
         "hello": "Bonjour,",
         "matched": "Merci. Nous avons reçu votre message « {subject} » et l'avons classé sous "
                    "la fiche d'action\n\n    {ref} – {title}",
@@ -41,6 +45,8 @@ TEXTS: dict[str, dict[str, str]] = {
                      "à {example}) ; nous classerons alors votre message sous cette fiche.",
         "correction": "Merci. Votre message « {moved} » est maintenant classé sous la fiche "
                       "d'action\n\n    {ref} – {title}",
+        "filed": "Un coordinateur a classé votre message « {subject} » sous la fiche "
+                 "d'action\n\n    {ref} – {title}",
         "files": "Ce que nous avons reçu :",
         "wrong": "Si ce n'est pas la bonne fiche, répondez à ce message en indiquant le bon "
                  "code (il ressemble à {example}) et nous le déplacerons.",
@@ -50,6 +56,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "subject_matched": "Auto: recibido – {ref} {title}",
         "subject_unmatched": "Auto: recibido – ¿a qué ficha de acción corresponde?",
         "subject_correction": "Auto: trasladado a {ref} {title}",
+        "subject_filed": "Auto: archivado en {ref} {title}",
         "hello": "Hola:",
         "matched": "Gracias. Hemos recibido su mensaje «{subject}» y lo hemos archivado en la "
                    "ficha de acción\n\n    {ref} – {title}",
@@ -59,6 +66,8 @@ TEXTS: dict[str, dict[str, str]] = {
                      "archivaremos entonces su mensaje en esa ficha.",
         "correction": "Gracias. Su mensaje «{moved}» está ahora archivado en la ficha de "
                       "acción\n\n    {ref} – {title}",
+        "filed": "Un coordinador ha archivado su mensaje «{subject}» en la ficha de "
+                 "acción\n\n    {ref} – {title}",
         "files": "Lo que hemos recibido:",
         "wrong": "Si no es la ficha correcta, responda a este mensaje con el código correcto "
                  "(tiene este aspecto: {example}) y lo trasladaremos.",

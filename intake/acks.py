@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from contextlib import AsyncExitStack
 from urllib.parse import unquote, urlsplit
 
@@ -14,7 +13,7 @@ from intake.context import Context
 from intake.corrections import Correction, apply_correction
 from intake.mailer import parse_relay
 from parsers.autoreply import address_of, should_acknowledge
-from store.acks import cap_taken, item_handled, lock_bucket, record
+from store.acks import ack_message_id, cap_taken, item_handled, lock_bucket, record
 from store.models import Item, utcnow
 
 log = logging.getLogger(__name__)
@@ -42,8 +41,7 @@ def our_addresses(settings: Settings) -> list[str]:
 
 
 def _message_id(settings: Settings, item_id: int) -> str:
-    domain = settings.ack_from.rpartition("@")[2] or settings.smtp_hostname
-    return f"ack.{secrets.token_hex(12)}.{item_id}@{domain}"
+    return ack_message_id(settings.ack_from, settings.smtp_hostname, item_id)
 
 
 class Acknowledger:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.telegram import TelegramChannel, TelegramFailure
 from intake.chat_texts import say
 from intake.context import Context
+from intake.review import still_filed
 from intake.worker import _wait_any
 from store.chats import CHANNEL, FILED_LATER, expire_replies, pending_replies, queue_reply
 from store.models import Brief, Item, Outbound, utcnow
@@ -39,8 +40,9 @@ def reply_of(item: Item, max_attempts: int) -> dict | None:
 async def filed_later_of(session: AsyncSession, item: Item | None,
                          brief_id: int | None) -> dict | None:
     """A coordinator filed the item under a brief: say so, in reply to the item's message,
-    unless it has moved since (an undo, another filing): then nothing."""
-    if item is None or item.status != "matched" or item.brief_id != brief_id:
+    unless it has moved since (an undo, another filing) or the chat filed it itself (a tap,
+    /brief: answered then): then nothing."""
+    if not await still_filed(session, item, brief_id):
         return None
     brief = await session.get(Brief, brief_id)
     source = item.source or {}

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from intake.context import Context
 from parsers.refcode import new_code
+from store.acks import ack_message_id, last_review_actor, queue_filed
 from store.chats import CHANNEL as CHAT
 from store.chats import queue_filed_later
 from store.models import Brief, Event, Item, utcnow
@@ -17,6 +18,7 @@ from store.queries import add_event, brief_by_ref, in_hand, requeue_item
 ACTIONS = ("assign", "reject", "create_brief", "undo")
 UNDOABLE = ("assign", "reject", "create_brief")
 REJECT_REASONS = ("spam", "not_a_practice", "duplicate", "other")
+SENDERS = (CHAT, "submitter")  # actors that are the item's own sender: a tap, a reply
 
 
 class ReviewError(Exception):
@@ -69,16 +71,36 @@ async def resolve(  # noqa: PLR0913 - the one entry point takes the action's arg
         else:
             extra["undid"] = await _undo(session, item)
         item.claimed_by = item.claimed_until = None
-        moved = action in ("assign", "create_brief") and item.brief_id != before["brief_id"]
-        if moved and item.channel == CHAT and item.chat_id and not actor.startswith(f"{CHAT}:"):
-            # A coordinator filed a field worker's item: the chat hears where it went. (A
-            # tap on the bot's own buttons is answered there and then.)
-            await queue_filed_later(session, item)
+        if action in ("assign", "create_brief") and item.brief_id != before["brief_id"]:
+            await _tell_submitter(ctx, session, item, actor)
         event = add_event(session, actor, action, item.id, item.brief_id, before=before,
                           reason=reason, ref=ref, **extra)
         await session.flush()
         brief_ref = await _ref_of(session, item.brief_id)
         return Outcome(item.id, item.status, brief_ref, event.id)
+
+
+async def _tell_submitter(ctx: Context, session, item: Item, actor: str) -> None:  # noqa: ANN001
+    """A coordinator filed an item under a brief: its sender hears where it went, by chat
+    or by email (sent a minute later, and not at all if undone by then). Not when the
+    sender did it: a tap on the bot's buttons, or a reply naming a code, is answered so."""
+    if actor.partition(":")[0] in SENDERS:
+        return
+    if item.channel == CHAT and item.chat_id:
+        await queue_filed_later(session, item)
+    elif item.channel in ("smtp", "imap") and ctx.settings.smtp_relay_url:
+        settings = ctx.settings
+        await queue_filed(session, item, ack_message_id(settings.ack_from,
+                                                        settings.smtp_hostname, item.id))
+
+
+async def still_filed(session, item: Item | None, brief_id: int | None) -> bool:  # noqa: ANN001
+    """Is the item still where a coordinator filed it, by a coordinator's hand? Not after
+    an undo, another brief, or the sender's own fix (which is answered on its own)."""
+    if item is None or item.status != "matched" or item.brief_id != brief_id:
+        return False
+    actor = await last_review_actor(session, item.id)
+    return actor is not None and actor.partition(":")[0] not in SENDERS
 
 
 def _set(item: Item, status: str, brief_id: int | None, rule: str | None) -> None:

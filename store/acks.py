@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import Brief, Event, Outbound, utcnow
+from store.models import Brief, Event, Item, Outbound, utcnow
 
 CHANNEL = "email"
 # Row states: pending (owed) → sending (claimed by one sender) → sent | failed; or suppressed.
@@ -50,6 +51,38 @@ def record(session: AsyncSession, **fields: object) -> Outbound:
     row = Outbound(channel=CHANNEL, **fields)
     session.add(row)
     return row
+
+
+FILED = "filed"  # reason of a word owed because a coordinator filed the item
+
+
+def ack_message_id(ack_from: str, hostname: str, item_id: int) -> str:
+    """A fresh Message-ID for one of our acknowledgements (the thread rule knows it)."""
+    domain = ack_from.rpartition("@")[2] or hostname
+    return f"ack.{secrets.token_hex(12)}.{item_id}@{domain}"
+
+
+async def queue_filed(session: AsyncSession, item: Item, message_id: str) -> bool:
+    """A coordinator filed an emailed item: owe its sender a word, if we answered them
+    before (the loop and backscatter checks passed then) and have not told them of this
+    brief today. A word owed and not yet sent about this item is replaced."""
+    first = await session.scalar(
+        select(Outbound).where(Outbound.item_id == item.id, Outbound.channel == CHANNEL,
+                               Outbound.status == "sent", Outbound.reason.not_like(f"{FILED}%"))
+        .order_by(Outbound.id).limit(1))
+    if first is None or item.brief_id is None:
+        return False
+    await session.execute(
+        update(Outbound).where(Outbound.item_id == item.id, Outbound.channel == CHANNEL,
+                               Outbound.status == "pending", Outbound.reason == FILED)
+        .values(status="suppressed"))
+    day = utcnow().date().isoformat()
+    await lock_bucket(session, first.recipient, item.brief_id, day)
+    if await cap_taken(session, first.recipient, item.brief_id, day):
+        return False
+    record(session, item_id=item.id, brief_id=item.brief_id, recipient=first.recipient,
+           day=day, status="pending", reason=FILED, message_id=message_id)
+    return True
 
 
 async def pending(session: AsyncSession, limit: int = 50) -> list[Outbound]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
 from intake import ack_outbox
 from intake.acks import install
 from intake.context import build_context
+from intake.review import resolve
 from intake.worker import Processor
 from store.migrate import upgrade
 from store.models import Item, Outbound
@@ -289,3 +292,49 @@ def test_bad_relay_settings_stop_start_up(tmp_path, sqlite_url, url):
     ctx = build_context(ack_settings(tmp_path, sqlite_url, None, smtp_relay_url=url))
     with pytest.raises(ConfigError):
         install(ctx)
+
+
+async def test_a_coordinators_filing_is_told_to_the_submitter_unless_undone(
+        actx, acker, processor, sink, monkeypatch):
+    monkeypatch.setattr(ack_outbox, "FILED_DELAY", timedelta(0))
+    radio = await add_brief(actx, "Radio communautaire", language="fr")
+    water = await add_brief(actx, "Water points run by women's groups")
+    await deliver(actx, (make_email(subject="notre vidéo", body="voici", sender="ana@example.net"),
+                         "ana@example.net"),
+                  (make_email(subject="one more", body="here", sender="bo@example.net"),
+                   "bo@example.net"))
+    await settle(processor, acker)
+    assert len(sink.received) == 2  # each was asked for the code
+    first, second = await items(actx)
+    await resolve(actx, first.id, "assign", "cora", ref=radio.ref)
+    await resolve(actx, second.id, "assign", "cora", ref=water.ref)
+    await resolve(actx, second.id, "undo", "cora")  # a slip, undone at once
+    await acker.outbox.flush()
+
+    [told] = sink.received[2:]
+    assert told.rcpt_tos == ["ana@example.net"]
+    assert told.message["Subject"] == f"Auto: classé sous {radio.ref} Radio communautaire"
+    assert "Un coordinateur a classé votre message" in told.message.get_content()
+    assert told.message["In-Reply-To"] == f"<{first.message_id}>"
+    notes = [r for r in await outbound(actx) if r.reason == "filed"]
+    assert [(r.item_id, r.status) for r in notes] == [(first.id, "sent"),
+                                                      (second.id, "suppressed")]
+
+
+async def test_a_filing_waits_its_minute_and_the_submitters_own_fix_is_not_told_twice(
+        actx, acker, processor, sink, monkeypatch):
+    brief = await add_brief(actx, "Mobile clinics for nomadic herders")
+    await deliver(actx, (make_email(subject="hello", body="the file", sender="zed@example.net"),
+                         "zed@example.net"))
+    await settle(processor, acker)
+    [item] = await items(actx)
+    await resolve(actx, item.id, "assign", "cora", ref=brief.ref)
+    assert await acker.outbox.flush() > 1  # owed, not due yet: an undo may still come
+    assert len(sink.received) == 1
+    await resolve(actx, item.id, "undo", "cora")
+    await resolve(actx, item.id, "assign", "submitter:zed@example.net", ref=brief.ref)
+    monkeypatch.setattr(ack_outbox, "FILED_DELAY", timedelta(0))
+    await acker.outbox.flush()
+    # The submitter's own fix is answered by its correction, not by cora's filing too.
+    assert [r.status for r in await outbound(actx) if r.reason == "filed"] == ["suppressed"]
+    assert len(sink.received) == 1
