@@ -185,11 +185,13 @@ class Processor:
         limit = limit or self.processes * 2
         max_attempts = self.ctx.settings.max_attempts
         async with self.ctx.db.writer()() as session, session.begin():
-            if given_up := await give_up_unfinished(session, max_attempts):
+            if given_up := await give_up_unfinished(session, max_attempts, self._others()):
                 log.error("items %s: processing started %d times and never finished; failed",
                           given_up, max_attempts)
             ids = await claim_items(session, self.name, limit, LEASE, max_attempts,
                                     skip_types=self._others())
+        for item_id in given_up:  # its sender hears that a person will look at it
+            await self._after_verdict(item_id)
         # Every item finishes (or fails) before an error is raised: none is left in hand.
         results = await asyncio.gather(*(self.process(item_id) for item_id in ids),
                                        return_exceptions=True)
@@ -232,12 +234,15 @@ class Processor:
                         "its result stands, this one is dropped", item_id)
             return "superseded"
         self.ctx.metrics.observe_processing(status, time.monotonic() - started)
+        await self._after_verdict(item_id)
+        return status
+
+    async def _after_verdict(self, item_id: int) -> None:
         for hook in self.ctx.after_process:
             try:
                 await hook(self.ctx, item_id)
             except Exception:  # a failed notification must not undo the verdict
                 log.exception("after-process hook %s failed for item %s", hook, item_id)
-        return status
 
     async def _analyse(self, item: Item) -> Analysis:
         raw_path, temporary = await self._local_raw(item)

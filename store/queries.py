@@ -66,13 +66,16 @@ UNFINISHED = ("processing started {n} times and never finished: the process doin
               "each time (killed, out of memory?); reprocess it after a fix")
 
 
-async def give_up_unfinished(session: AsyncSession, max_attempts: int) -> list[int]:
+async def give_up_unfinished(session: AsyncSession, max_attempts: int,
+                             skip_types: Sequence[str] = ()) -> list[int]:
     """Fail the items whose processing was started max_attempts times and never finished.
 
     An item that kills its worker (memory, a crash) would otherwise be taken up again at
     every restart, and kill that one too; failed, it goes to the operators with a reason."""
     now = utcnow()
     stuck = (Item.status == "received") & (Item.attempts >= max_attempts) & _free(now)
+    if skip_types:  # another process's kinds: it gives them up, and tells their senders
+        stuck = stuck & Item.raw_type.not_in(list(skip_types))
     items = list(await session.scalars(select(Item).where(stuck).with_for_update(
         skip_locked=True)))
     for item in items:

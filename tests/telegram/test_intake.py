@@ -15,13 +15,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from channels.telegram import SECRET_HEADER
+from channels.telegram import SECRET_HEADER, bot_id_of, raw_item
 from intake import chat_outbox
-from intake.accept import raw_bytes
+from intake.accept import accept, raw_bytes
 from intake.context import build_context
 from intake.review import resolve
 from intake.serve import serve
+from store.migrate import upgrade
 from store.models import Brief, Chat, Event, ItemMedia, Outbound
+from store.queries import claim_items
 from tests.helpers import FailingInserts, make_email, send_async, wait_for
 from tests.telegram import updates as tg
 from tests.telegram.conftest import (
@@ -532,3 +534,21 @@ async def test_the_reply_outbox_outlives_a_database_hiccup(fake_api, tg_settings
         fake_api.push(tg.update(text="Sent while the database blinked", sender=tg.user(523)))
         await wait_for(replies_containing(fake_api, "Received", 523), timeout=60)
     assert len(calls) > 2
+
+
+async def test_an_update_that_kills_its_worker_each_time_is_answered_when_given_up(
+        fake_api, tg_settings):
+    settings = tg_settings()
+    ctx = build_context(settings)
+    await upgrade(ctx.db)
+    poison = {"update_id": 77, **tg.update(text="The update nobody survives",
+                                           sender=tg.user(524))}
+    await accept(ctx, raw_item(json.dumps(poison).encode(), bot_id_of(fake_api.token)))
+    for n in range(settings.max_attempts):  # taken up, and each time the worker died
+        async with ctx.db.writer()() as session, session.begin():
+            assert await claim_items(session, f"dead-{n}", 5, timedelta(0),
+                                     settings.max_attempts)
+    async with serving(settings, fake=fake_api, ctx=ctx):
+        await wait_for(replies_containing(fake_api, "a coordinator will look", 524))
+        (item,) = await items_of(ctx)
+    assert item.status == "failed" and "never finished" in item.error
