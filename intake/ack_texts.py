@@ -24,7 +24,7 @@ TEXTS: dict[str, dict[str, str]] = {
                      "message under that brief.",
         "correction": 'Thank you. Your message "{moved}" is now filed under the action brief'
                       "\n\n    {ref} – {title}",
-        "filed": 'A coordinator has filed your message "{subject}" under the action brief'
+        "filed": 'Your message "{subject}" is now filed under the action brief'
                  "\n\n    {ref} – {title}",
         "files": "What we received:",
         "wrong": "If this is not the right brief, reply to this message with the right code "
@@ -45,7 +45,7 @@ TEXTS: dict[str, dict[str, str]] = {
                      "à {example}) ; nous classerons alors votre message sous cette fiche.",
         "correction": "Merci. Votre message « {moved} » est maintenant classé sous la fiche "
                       "d'action\n\n    {ref} – {title}",
-        "filed": "Un coordinateur a classé votre message « {subject} » sous la fiche "
+        "filed": "Votre message « {subject} » est maintenant classé sous la fiche "
                  "d'action\n\n    {ref} – {title}",
         "files": "Ce que nous avons reçu :",
         "wrong": "Si ce n'est pas la bonne fiche, répondez à ce message en indiquant le bon "
@@ -66,7 +66,7 @@ TEXTS: dict[str, dict[str, str]] = {
                      "archivaremos entonces su mensaje en esa ficha.",
         "correction": "Gracias. Su mensaje «{moved}» está ahora archivado en la ficha de "
                       "acción\n\n    {ref} – {title}",
-        "filed": "Un coordinador ha archivado su mensaje «{subject}» en la ficha de "
+        "filed": "Su mensaje «{subject}» está ahora archivado en la ficha de "
                  "acción\n\n    {ref} – {title}",
         "files": "Lo que hemos recibido:",
         "wrong": "Si no es la ficha correcta, responda a este mensaje con el código correcto "

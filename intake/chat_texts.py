@@ -10,7 +10,7 @@ EN = {
         "• Then send videos, photos, voice notes or text here.\n"
         "/status shows what this chat sent, /help shows this again."),
     "matched": "Received ✓ Filed under {ref} “{title}”.",
-    "filed_later": "Update: a coordinator has filed this under {ref} “{title}”. Thank you!",
+    "filed_later": "Update: this is now filed under {ref} “{title}”. Thank you!",
     "unmatched_choose": (
         "Received ✓ Which practice is this for? Tap it below, or send /brief and its code "
         "(for example /brief {example})."),
@@ -84,7 +84,7 @@ FR = {
         "• Envoyez ensuite ici vos vidéos, photos, messages vocaux ou textes.\n"
         "/status montre ce que cette conversation a envoyé, /help affiche ce message."),
     "matched": "Reçu ✓ Classé sous {ref} « {title} ».",
-    "filed_later": "Mise à jour : un coordinateur l’a classé sous {ref} « {title} ». Merci !",
+    "filed_later": "Mise à jour : c’est maintenant classé sous {ref} « {title} ». Merci !",
     "unmatched_choose": (
         "Reçu ✓ À quelle pratique cela correspond-il ? Choisissez-la ci-dessous, ou envoyez "
         "/brief suivi de son code (par exemple /brief {example})."),
@@ -158,7 +158,7 @@ ES = {
         "• Después envíe aquí videos, fotos, notas de voz o texto.\n"
         "/status muestra lo que envió este chat, /help muestra este mensaje."),
     "matched": "Recibido ✓ Archivado en {ref} «{title}».",
-    "filed_later": "Novedad: un coordinador lo archivó en {ref} «{title}». ¡Gracias!",
+    "filed_later": "Novedad: ahora está archivado en {ref} «{title}». ¡Gracias!",
     "unmatched_choose": (
         "Recibido ✓ ¿A qué práctica corresponde? Elíjala abajo, o envíe /brief y su código "
         "(por ejemplo /brief {example})."),

@@ -72,7 +72,7 @@ async def resolve(  # noqa: PLR0913 - the one entry point takes the action's arg
             extra["undid"] = await _undo(session, item)
         item.claimed_by = item.claimed_until = None
         if action in ("assign", "create_brief") and item.brief_id != before["brief_id"]:
-            await _tell_submitter(ctx, session, item, actor)
+            await tell_submitter(ctx, session, item, actor)
         event = add_event(session, actor, action, item.id, item.brief_id, before=before,
                           reason=reason, ref=ref, **extra)
         await session.flush()
@@ -80,10 +80,11 @@ async def resolve(  # noqa: PLR0913 - the one entry point takes the action's arg
         return Outcome(item.id, item.status, brief_ref, event.id)
 
 
-async def _tell_submitter(ctx: Context, session, item: Item, actor: str) -> None:  # noqa: ANN001
-    """A coordinator filed an item under a brief: its sender hears where it went, by chat
-    or by email (sent a minute later, and not at all if undone by then). Not when the
-    sender did it: a tap on the bot's buttons, or a reply naming a code, is answered so."""
+async def tell_submitter(ctx: Context, session, item: Item, actor: str) -> None:  # noqa: ANN001
+    """An item was filed after its sender was answered (by a coordinator, or by a re-match
+    once its survey record came in): the sender hears where it went, by chat or by email
+    (a minute later, and not at all if undone by then). Not when the sender did it: a tap
+    on the bot's buttons, or a reply naming a code, is answered there."""
     if actor.partition(":")[0] in SENDERS:
         return
     if item.channel == CHAT and item.chat_id:
@@ -95,12 +96,12 @@ async def _tell_submitter(ctx: Context, session, item: Item, actor: str) -> None
 
 
 async def still_filed(session, item: Item | None, brief_id: int | None) -> bool:  # noqa: ANN001
-    """Is the item still where a coordinator filed it, by a coordinator's hand? Not after
-    an undo, another brief, or the sender's own fix (which is answered on its own)."""
+    """Is the item still filed under that brief, and not by its sender's own fix (which is
+    answered on its own)? Not after an undo or another brief."""
     if item is None or item.status != "matched" or item.brief_id != brief_id:
         return False
     actor = await last_review_actor(session, item.id)
-    return actor is not None and actor.partition(":")[0] not in SENDERS
+    return actor is None or actor.partition(":")[0] not in SENDERS
 
 
 def _set(item: Item, status: str, brief_id: int | None, rule: str | None) -> None:

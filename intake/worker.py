@@ -22,7 +22,7 @@ from sqlalchemy.orm import undefer
 from channels.contract import EMAIL, TELEGRAM_UPDATE
 from intake.analyse import Analysis, MatchOptions, SpooledFile, analyse_email, rematch
 from intake.context import Context
-from intake.review import Conflict, NotFound
+from intake.review import Conflict, NotFound, tell_submitter
 from parsers.email import header_references
 from store.blobs import FileBlobStore
 from store.models import Item, Media, utcnow
@@ -420,6 +420,7 @@ class Processor:
             if item.status == "matched":
                 add_event(session, "intake", "rematched", item_id, item.brief_id,
                           rule=item.rule, confidence=item.confidence)
+                await tell_submitter(self.ctx, session, item, "intake")
                 return 1
         return 0
 

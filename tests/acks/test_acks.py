@@ -314,7 +314,7 @@ async def test_a_coordinators_filing_is_told_to_the_submitter_unless_undone(
     [told] = sink.received[2:]
     assert told.rcpt_tos == ["ana@example.net"]
     assert told.message["Subject"] == f"Auto: classé sous {radio.ref} Radio communautaire"
-    assert "Un coordinateur a classé votre message" in told.message.get_content()
+    assert "Votre message « notre vidéo » est maintenant classé" in told.message.get_content()
     assert told.message["In-Reply-To"] == f"<{first.message_id}>"
     notes = [r for r in await outbound(actx) if r.reason == "filed"]
     assert [(r.item_id, r.status) for r in notes] == [(first.id, "sent"),
@@ -338,3 +338,19 @@ async def test_a_filing_waits_its_minute_and_the_submitters_own_fix_is_not_told_
     # The submitter's own fix is answered by its correction, not by cora's filing too.
     assert [r.status for r in await outbound(actx) if r.reason == "filed"] == ["suppressed"]
     assert len(sink.received) == 1
+
+
+async def test_an_item_matched_once_its_survey_record_arrives_is_told_to_its_sender(
+        actx, acker, processor, sink, monkeypatch):
+    monkeypatch.setattr(ack_outbox, "FILED_DELAY", timedelta(0))
+    title = "Mobile vaccination brigades in rural communities"
+    await deliver(actx, (make_email(subject=f"Video: {title}", body="our clip",
+                                    sender="lu@example.net"), "lu@example.net"))
+    await settle(processor, acker)  # no survey record yet: asked for the code
+    brief = await add_brief(actx, title)  # the survey export comes in later
+    assert await processor.rematch_unmatched() == 1
+    await acker.outbox.flush()
+    asked, told = sink.received
+    assert "which action brief" in asked.message["Subject"]
+    assert told.message["Subject"] == f"Auto: filed under {brief.ref} {title}"
+    assert told.rcpt_tos == ["lu@example.net"]

@@ -501,7 +501,7 @@ async def test_a_coordinators_filing_is_told_to_the_chat_unless_undone(
             return notes if notes and all(r.status != "pending" for r in notes) else None
 
         notes = await wait_for(settled)
-    told = [m for m in fake_api.messages_to(521) if "coordinateur" in m["text"]]
+    told = [m for m in fake_api.messages_to(521) if "maintenant classé" in m["text"]]
     assert [(n.item_id, n.status) for n in notes] == [(first.id, "sent"),
                                                       (second.id, "suppressed")]
     assert len(told) == 1 and radio.ref in told[0]["text"]
