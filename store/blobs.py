@@ -26,6 +26,8 @@ class BlobStore(Protocol):
 
     def stream(self, sha256: str) -> AsyncIterator[bytes]: ...
 
+    def stream_range(self, sha256: str, first: int, last: int) -> AsyncIterator[bytes]: ...
+
     async def check(self) -> None: ...
 
 
@@ -73,6 +75,17 @@ class FileBlobStore:
         handle = await asyncio.to_thread(self.path(sha256).open, "rb")
         try:
             while chunk := await asyncio.to_thread(handle.read, CHUNK):
+                yield chunk
+        finally:
+            handle.close()
+
+    async def stream_range(self, sha256: str, first: int, last: int) -> AsyncIterator[bytes]:
+        handle = await asyncio.to_thread(self.path(sha256).open, "rb")
+        try:
+            await asyncio.to_thread(handle.seek, first)
+            left = last - first + 1
+            while left > 0 and (chunk := await asyncio.to_thread(handle.read, min(CHUNK, left))):
+                left -= len(chunk)
                 yield chunk
         finally:
             handle.close()

@@ -12,7 +12,7 @@ from intake.web.render import render
 from intake.web.text import t
 
 log = logging.getLogger(__name__)
-KEEP_HEADERS = ("Retry-After", "WWW-Authenticate", "Allow", "Location")
+KEEP_HEADERS = ("Retry-After", "WWW-Authenticate", "Allow", "Location", "Content-Range")
 
 
 def review_status(exc: ReviewError) -> int:

@@ -79,12 +79,43 @@ async def _serve(request: web.Request, sha256: str, info: dict,
 
 async def _stream(request: web.Request, blobs, sha256: str, info: dict,  # noqa: ANN001
                   headers: dict[str, str]) -> web.StreamResponse:
-    """Other blob stores (S3): stream the whole blob; no Range, so say so."""
-    response = web.StreamResponse(headers={**headers, "Accept-Ranges": "none"})
-    if info["size"] is not None:
-        response.content_length = info["size"]
+    """Other blob stores (S3): streamed, whole or one byte range (a player seeking)."""
+    size = info["size"]
+    if size is None:  # unknown length: the whole blob, and say that ranges are not served
+        response = web.StreamResponse(headers={**headers, "Accept-Ranges": "none"})
+        chunks = blobs.stream(sha256)
+    else:
+        span = _range(request, size)
+        response = web.StreamResponse(headers={**headers, "Accept-Ranges": "bytes"})
+        if span is None:
+            response.content_length = size
+            chunks = blobs.stream(sha256)
+        else:
+            first, last = span
+            response.set_status(206)
+            response.headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+            response.content_length = last - first + 1
+            chunks = blobs.stream_range(sha256, first, last)
     await response.prepare(request)
-    async for chunk in blobs.stream(sha256):
+    async for chunk in chunks:
         await response.write(chunk)
     await response.write_eof()
     return response
+
+
+def _range(request: web.Request, size: int) -> tuple[int, int] | None:
+    """The one byte range asked for, inclusive; None for the whole; 416 if it is outside."""
+    try:
+        wanted = request.http_range  # aiohttp's parse: "a-b" → slice(a, b+1), "-n" → (-n,)
+    except ValueError:  # not a range we read (several ranges, other units): the whole
+        return None
+    if wanted.start is None and wanted.stop is None:
+        return None
+    if wanted.start is not None and wanted.start < 0:
+        first, last = max(0, size + wanted.start), size - 1
+    else:
+        first = wanted.start or 0
+        last = min(size - 1, wanted.stop - 1 if wanted.stop is not None else size - 1)
+    if first >= size or first > last:
+        raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
+    return first, last

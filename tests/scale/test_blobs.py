@@ -47,6 +47,15 @@ async def test_stream_yields_the_blob_in_chunks(blob_store):
     assert b"".join(chunks) == data
 
 
+async def test_stream_range_yields_just_those_bytes(blob_store):
+    data = os.urandom(2 * (1 << 20) + 777)
+    sha = await blob_store.put_bytes(data)
+    for first, last in ((0, 0), (10, 99), (1 << 20, (1 << 20) + 5), (len(data) - 3, len(data) - 1),
+                        (5, len(data) - 1)):
+        got = b"".join([chunk async for chunk in blob_store.stream_range(sha, first, last)])
+        assert got == data[first:last + 1], (first, last)
+
+
 async def test_put_file_moves_a_spooled_file_into_place(blob_store, tmp_path):
     source = tmp_path / "spool" / "att-1"
     source.parent.mkdir()
