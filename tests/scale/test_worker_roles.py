@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -65,22 +66,14 @@ async def test_the_worker_outlives_the_database_going_away(ctx, monkeypatch):
     monkeypatch.setattr(Processor, "_save", flaky("save", real_save))
     monkeypatch.setattr(Processor, "_fail", flaky("fail", real_fail))
     accepted = await accept(ctx, RawItem("smtp", make_email(), EMAIL))
-    processor, stop = Processor(ctx), asyncio.Event()
-    task = asyncio.create_task(processor.run(stop))
-    try:
-        async def done() -> bool:
-            return (await _item(ctx, accepted.item_id)).status == "unmatched"
-
-        await wait_for(done, timeout=60)
+    async with _worker_running(ctx):
+        await wait_for(lambda: _unmatched(ctx, accepted.item_id), timeout=60)
         assert trouble == {"claim": 0, "save": 0, "fail": 0}
         async with ctx.db.reader()() as session:
             verdicts = list(await session.scalars(select(Event).where(
                 Event.item_id == accepted.item_id, Event.actor == "intake")))
         assert [e.action for e in verdicts] == ["unmatched"]
         assert (await _item(ctx, accepted.item_id)).worker is None
-    finally:
-        stop.set()
-        await task
 
 
 async def test_the_worker_outlives_a_bug_outside_any_item(ctx, monkeypatch):
@@ -97,14 +90,22 @@ async def test_the_worker_outlives_a_bug_outside_any_item(ctx, monkeypatch):
 
     monkeypatch.setattr(worker_module, "claim_items", buggy)
     accepted = await accept(ctx, RawItem("smtp", make_email(), EMAIL))
+    async with _worker_running(ctx) as task:
+        await wait_for(lambda: _unmatched(ctx, accepted.item_id), timeout=60)
+        assert bugs == [] and not task.done()
+
+
+@asynccontextmanager
+async def _worker_running(ctx):
+    """Processor.run in the background, as the worker role runs it, until the block ends."""
     processor, stop = Processor(ctx), asyncio.Event()
     task = asyncio.create_task(processor.run(stop))
     try:
-        async def done() -> bool:
-            return (await _item(ctx, accepted.item_id)).status == "unmatched"
-
-        await wait_for(done, timeout=60)
-        assert bugs == [] and not task.done()
+        yield task
     finally:
         stop.set()
         await task
+
+
+async def _unmatched(ctx, item_id) -> bool:
+    return (await _item(ctx, item_id)).status == "unmatched"
