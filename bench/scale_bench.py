@@ -41,23 +41,13 @@ from intake.context import build_context  # noqa: E402
 from store.blobs import FileBlobStore  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
 from store.models import Event, Item, utcnow  # noqa: E402
+from tests.conftest import PG_ADMIN, pg_admin  # noqa: E402
 from tests.helpers import make_email  # noqa: E402
 
-PG_ADMIN = os.environ.get("INTAKE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 HELD = "bench:held"
 
 
 # -- worker scaling ------------------------------------------------------------------------
-
-
-async def _pg(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def make_clip(folder: Path) -> bytes | None:
@@ -126,7 +116,7 @@ async def _ready(log: Path, timeout: float = 120) -> None:
 
 async def run_workers(processes: int, items: int, clip: bytes | None, folder: Path) -> dict:
     name = f"intake_bench_{uuid.uuid4().hex[:10]}"
-    await _pg(f'CREATE DATABASE "{name}"')
+    await pg_admin(f'CREATE DATABASE "{name}"')
     url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
     blobs = f"file://{folder / name / 'blobs'}"
     ctx = build_context(load_settings({}, data_dir=folder / name / "bench", database_url=url,
@@ -163,7 +153,7 @@ async def run_workers(processes: int, items: int, clip: bytes | None, folder: Pa
             except subprocess.TimeoutExpired:
                 child.kill()
         await ctx.close()
-        await _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def child_worker() -> None:

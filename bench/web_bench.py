@@ -37,9 +37,9 @@ from intake.users import add_user  # noqa: E402
 from intake.web import build_app  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
 from store.models import Brief, Event, Item, ItemMedia, Media  # noqa: E402
+from tests.conftest import PG_ADMIN, pg_admin  # noqa: E402
 from tests.web.conftest import PASSWORD, Browserless  # noqa: E402
 
-PG_ADMIN = os.environ.get("INTAKE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 CHUNK = 5000
 ROUNDS = 3
 STATUSES = ["matched"] * 12 + ["unmatched"] * 6 + ["failed", "rejected"]
@@ -203,16 +203,6 @@ async def run(url: str, label: str, items: int, requests: int) -> list[tuple]:
     return results
 
 
-async def _pg(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
@@ -221,7 +211,7 @@ async def main() -> None:
     results = await run("", "SQLite", args.items, args.requests)
     name = f"intake_bench_{uuid.uuid4().hex[:8]}"
     try:
-        await _pg(f'CREATE DATABASE "{name}"')
+        await pg_admin(f'CREATE DATABASE "{name}"')
     except Exception as exc:  # report and go on: the SQLite figures still stand
         print(f"PostgreSQL skipped: {type(exc).__name__}: {exc}")
     else:
@@ -229,7 +219,7 @@ async def main() -> None:
         try:
             results += await run(f"{base}/{name}", "PostgreSQL", args.items, args.requests)
         finally:
-            await _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print(f"\n{'database':11} {'page':38} {'p50 ms':>7} {'p95 ms':>7} {'client p95':>10} "
           f"{'worst round p95':>15} {'CPU p50':>8}")
     for label, page, r in results:

@@ -10,13 +10,11 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from intake.context import Context
-from store.blobs import FileBlobStore, sha256_file
+from store.blobs import local_path, sha256_file
 from store.models import Media
 from store.queries import media_of_items
 
@@ -152,7 +150,8 @@ class MediaDescriber:
 
     async def describe(self, sha256: str, kind: str) -> dict:
         """Details of one stored medium; a failure is kept as `probe_error`, not raised."""
-        async with self._slots, self._local(sha256) as path:
+        async with self._slots, local_path(self.ctx.blobs, sha256,
+                                           self.ctx.settings.spool_dir) as path:
             try:
                 details = await probe(self.tools, path)
                 if kind == "video" and self.tools.ffmpeg and details.get("width"):
@@ -168,24 +167,6 @@ class MediaDescriber:
         sha256 = await asyncio.to_thread(sha256_file, picture)
         await self.ctx.blobs.put_file(picture, sha256)  # moves the file into the store
         return sha256
-
-    @asynccontextmanager
-    async def _local(self, sha256: str) -> AsyncIterator[Path]:
-        """The blob as a local file: its own path (validated sha256), or a spooled copy."""
-        blobs = self.ctx.blobs
-        if isinstance(blobs, FileBlobStore):
-            yield blobs.path(sha256)
-            return
-        spool = self.ctx.settings.spool_dir
-        spool.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=spool, prefix="probe-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                async for chunk in blobs.stream(sha256):
-                    await asyncio.to_thread(handle.write, chunk)
-            yield Path(name)
-        finally:
-            Path(name).unlink(missing_ok=True)
 
 
 def install_video_details(ctx: Context, tools: Tools | None = None) -> MediaDescriber | None:

@@ -95,10 +95,13 @@ async def items_view(ctx: Context, **filters) -> list[dict]:  # noqa: ANN003
         return await _with_relations(session, items)
 
 
-async def _with_relations(session, items: list[Item]) -> list[dict]:  # noqa: ANN001
+async def _with_relations(session, items: list[Item],  # noqa: ANN001
+                          load_briefs=briefs_by_ids) -> list[dict]:  # noqa: ANN001
+    """Items as JSON with their briefs, candidates' briefs and media; lists load the
+    briefs by code and title only (brief_labels)."""
     ids = {i.brief_id for i in items if i.brief_id}
     ids |= {c["brief_id"] for i in items for c in (i.candidates or [])}
-    refs = await briefs_by_ids(session, list(ids))
+    refs = await load_briefs(session, list(ids))
     media = await media_of_items(session, [i.id for i in items])
     return [item_json(i, refs, media[i.id]) for i in items]
 
@@ -156,20 +159,11 @@ async def queue_view(ctx: Context, filters: QueueFilter, after_id: int = 0,
         cap = None if is_plain(filters) else COUNT_CAP
         total = None if after_id else await queue_count(session, filters, cap)
         return {
-            "items": await _listed(session, items),
+            "items": await _with_relations(session, items, brief_labels),
             "next_after": items[-1].id if more else None,
             "total": min(total, cap) if cap and total is not None else total,
             "total_capped": bool(cap and total is not None and total > cap),
         }
-
-
-async def _listed(session, items: list[Item]) -> list[dict]:  # noqa: ANN001
-    """_with_relations for lists: briefs by code and title only."""
-    ids = {i.brief_id for i in items if i.brief_id}
-    ids |= {c["brief_id"] for i in items for c in (i.candidates or [])}
-    labels = await brief_labels(session, list(ids))
-    media = await media_of_items(session, [i.id for i in items])
-    return [item_json(i, labels, media[i.id]) for i in items]
 
 
 def _table(counts: dict[tuple[str, str], int]) -> dict:

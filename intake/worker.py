@@ -8,7 +8,6 @@ import logging
 import multiprocessing
 import os
 import socket
-import tempfile
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -24,7 +23,7 @@ from intake.analyse import Analysis, MatchOptions, SpooledFile, analyse_email, r
 from intake.context import Context
 from intake.review import Conflict, NotFound, tell_submitter
 from parsers.email import header_references
-from store.blobs import FileBlobStore
+from store.blobs import local_path
 from store.models import Item, Media, utcnow
 from store.queries import (
     add_event,
@@ -245,39 +244,24 @@ class Processor:
                 log.exception("after-process hook %s failed for item %s", hook, item_id)
 
     async def _analyse(self, item: Item) -> Analysis:
-        raw_path, temporary = await self._local_raw(item)
-        try:
+        # Bytes accept kept in the row go to the blob store first (fsync'd): _save then
+        # clears the row's copy, so at rest every raw item is a blob, as any other.
+        if item.raw_inline is not None and (
+                await self.ctx.blobs.put_bytes(item.raw_inline) != item.raw_sha256):
+            raise ValueError(f"the bytes kept for item {item.id} do not match their hash")
+        async with local_path(self.ctx.blobs, item.raw_sha256,
+                              self.ctx.settings.spool_dir) as raw_path:
             extra = await self.context_candidates(item, raw_path)
             options = await self.match_options()
             spool = str(self.ctx.settings.spool_dir)
             if item.raw_type == EMAIL:
                 sender = item.source.get("mail_from")
                 return await self.in_pool(analyse_email, str(raw_path), item.channel,
-                                           sender, spool, extra, options)
+                                          sender, spool, extra, options)
             analyser = self.ctx.analysers.get(item.raw_type)
             if analyser is None:
                 raise ValueError(f"no analyser for {item.raw_type}")
             return await analyser(self, item, raw_path, extra, options)
-        finally:
-            if temporary:
-                raw_path.unlink(missing_ok=True)
-
-    async def _local_raw(self, item: Item) -> tuple[Path, bool]:
-        """A file holding the item's raw bytes, and whether it is a temporary copy. Bytes
-        accept kept in the row go to the blob store first (fsync'd): _save then clears the
-        row's copy, so at rest every raw item is a blob, as for any other item."""
-        blobs, sha256 = self.ctx.blobs, item.raw_sha256
-        if item.raw_inline is not None and await blobs.put_bytes(item.raw_inline) != sha256:
-            raise ValueError(f"the bytes kept for item {item.id} do not match their hash")
-        if isinstance(blobs, FileBlobStore):
-            return blobs.path(sha256), False
-        spool = self.ctx.settings.spool_dir
-        spool.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=spool, prefix="raw-")
-        with os.fdopen(fd, "wb") as handle:
-            async for chunk in blobs.stream(sha256):
-                handle.write(chunk)
-        return Path(name), True
 
     async def context_candidates(self, item: Item, raw_path: Path | None = None) -> list[dict]:
         """Candidates only the database knows: replies in a thread we know of."""
@@ -325,7 +309,7 @@ class Processor:
         async with self.ctx.db.writer()() as session, session.begin():
             item = await self._held(session, item_id)
             await self.link_files(session, item_id, analysis)
-            item.raw_inline = None  # _local_raw put it in the blob store
+            item.raw_inline = None  # _analyse put it in the blob store
             features = analysis.features
             item.features = features
             item.sender = features.get("sender")

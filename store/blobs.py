@@ -7,6 +7,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -129,6 +130,24 @@ class FileBlobStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(source, target)  # atomic: readers see the whole file or none
         _fsync_dir(target.parent)
+
+
+@asynccontextmanager
+async def local_path(blobs: BlobStore, sha256: str, spool: Path) -> AsyncIterator[Path]:
+    """A blob as a local file, for what needs a path (a parsing process, ffprobe): the file
+    store's own file, or a copy spooled from another store and removed afterwards."""
+    if isinstance(blobs, FileBlobStore):
+        yield blobs.path(sha256)
+        return
+    spool.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=spool, prefix="blob-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            async for chunk in blobs.stream(sha256):
+                await asyncio.to_thread(handle.write, chunk)
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
 
 
 def open_blob_store(url: str, **s3_options: str) -> BlobStore:

@@ -23,7 +23,7 @@ def corpus_files() -> list[Path]:
     return sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix not in (".tsv", ".md"))
 
 
-async def _pg_admin(sql: str) -> None:
+async def pg_admin(sql: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(PG_ADMIN, timeout=5)
@@ -35,7 +35,7 @@ async def _pg_admin(sql: str) -> None:
 
 def _pg_reachable() -> str | None:
     try:
-        asyncio.run(_pg_admin("SELECT 1"))
+        asyncio.run(pg_admin("SELECT 1"))
     except Exception as exc:  # any failure means: skip the PostgreSQL half, saying why
         return f"PostgreSQL not reachable at {PG_ADMIN}: {type(exc).__name__}: {exc}"
     return None
@@ -60,10 +60,10 @@ def database_url(request, tmp_path):
     if problem:
         pytest.skip(problem)
     name = f"intake_t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     yield f"{base}/{name}"
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

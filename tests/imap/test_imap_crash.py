@@ -69,14 +69,19 @@ async def test_sigkill_mid_batch_and_restart_take_every_message_once(dovecot, tm
             child.send_signal(signal.SIGTERM)
         assert await _exit_code(child) == 0, log.read_text()[-3000:]
 
-        items = await all_items(ctx)
-        assert len(items) == MESSAGES
-        assert sorted(i.message_id for i in items) == sorted(
-            f"m{n}@example.net" for n in range(1, MESSAGES + 1))
-        flags = flags_of(dovecot)
-        assert len(flags) == MESSAGES and all(f >= ACCEPTED for f in flags.values())
+        await assert_each_kept_once(ctx, dovecot, MESSAGES)
     finally:
         await ctx.close()
+
+
+async def assert_each_kept_once(ctx, dovecot, count: int) -> None:  # noqa: ANN001
+    """Messages m1..m<count>: one item each, and every one flagged as accepted."""
+    items = await all_items(ctx)
+    assert len(items) == count
+    assert sorted(i.message_id for i in items) == sorted(
+        f"m{n}@example.net" for n in range(1, count + 1))
+    flags = flags_of(dovecot)
+    assert len(flags) == count and all(f >= ACCEPTED for f in flags.values())
 
 
 async def _at_least(ctx, n: int) -> bool:  # noqa: ANN001

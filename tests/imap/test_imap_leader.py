@@ -8,14 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from channels.imap import parse_mailbox_url
 from intake.context import build_context
-from intake.imap_runner import load_checkpoint
 from store.migrate import upgrade
 from tests.conftest import make_settings
-from tests.imap.conftest import all_items, count_items, mail, wait_for
-from tests.imap.test_imap_crash import _env, _exit_code, _spawn
-from tests.imap.test_imap_poller import ACCEPTED, flags_of
+from tests.imap.conftest import mail, wait_for
+from tests.imap.test_imap_crash import (
+    _at_least,
+    _checkpoint,
+    _env,
+    _exit_code,
+    _spawn,
+    assert_each_kept_once,
+)
 from tests.scale.pg import pg_database
 
 MESSAGES = 300
@@ -54,24 +58,10 @@ async def test_the_standby_takes_over_when_the_leader_is_killed(dovecot, tmp_pat
         second.send_signal(signal.SIGTERM)
         assert await _exit_code(second) == 0, log_b.read_text()[-3000:]
 
-        items = await all_items(ctx)
-        assert len(items) == MESSAGES
-        assert sorted(i.message_id for i in items) == sorted(
-            f"m{n}@example.net" for n in range(1, MESSAGES + 1))
-        flags = flags_of(dovecot)
-        assert len(flags) == MESSAGES and all(f >= ACCEPTED for f in flags.values())
+        await assert_each_kept_once(ctx, dovecot, MESSAGES)
     finally:
         for child in (first, second):
             if child is not None and child.poll() is None:
                 child.kill()
                 child.wait()
         await ctx.close()
-
-
-async def _at_least(ctx, n: int) -> bool:  # noqa: ANN001
-    return await count_items(ctx) >= n
-
-
-async def _checkpoint(ctx, dovecot, uid: int) -> bool:  # noqa: ANN001
-    mark = await load_checkpoint(ctx, parse_mailbox_url(dovecot.url()).name)
-    return mark.get("last_uid") == uid

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import PG_ADMIN, _pg_admin, pg_problem
+from tests.conftest import PG_ADMIN, pg_admin, pg_problem
 
 
 def pg_database() -> Iterator[str]:
@@ -17,9 +17,9 @@ def pg_database() -> Iterator[str]:
     if problem:
         pytest.skip(problem)
     name = f"intake_s_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     try:
         yield f"{base}/{name}"
     finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
