@@ -12,7 +12,7 @@ from email.utils import formatdate
 from intake.ack_texts import AckContent, choose_language, guess_language, human_size, render
 from intake.context import Context
 from intake.mailer import Relay, SendFailure, send
-from intake.review import still_filed
+from intake.review import notice_due_in, still_filed
 from parsers.replies import own_words
 from store import acks
 from store.models import Brief, Item, Outbound, utcnow
@@ -23,9 +23,6 @@ log = logging.getLogger(__name__)
 IDLE_SECONDS = 60.0  # look for owed rows this often even when nothing wakes us
 STALE_CLAIM = timedelta(minutes=15)  # a claim older than this belongs to a dead sender
 MAX_REFERENCES = 10  # ids carried over from the submitter's References header
-# A coordinator's filing is told this long after the click, so that an undo straight away
-# is never announced; what is said is read from the item when it goes.
-FILED_DELAY = timedelta(seconds=60)
 
 
 def _retry_after(attempts: int) -> float:
@@ -73,7 +70,7 @@ class AckOutbox:
         for row in rows:
             due, _ = self._later.get(row.id, (0.0, 0))
             if row.reason == acks.FILED:
-                due = max(due, loop.time() + (row.at + FILED_DELAY - utcnow()).total_seconds())
+                due = max(due, loop.time() + notice_due_in(row.at))
             if due > loop.time():
                 pause = min(pause, due - loop.time())
                 continue

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 from itertools import groupby
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,17 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.telegram import TelegramChannel, TelegramFailure
 from intake.chat_texts import say
 from intake.context import Context
-from intake.review import still_filed
+from intake.review import notice_due_in, still_filed
 from intake.worker import _wait_any
 from store.chats import CHANNEL, FILED_LATER, expire_replies, pending_replies, queue_reply
-from store.models import Brief, Item, Outbound, utcnow
+from store.models import Brief, Item, Outbound
 
 log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 30.0  # look for owed replies this often even when nothing wakes us
-# A coordinator's filing is told this long after the click, so that an undo straight away
-# (a slip) is never announced; what is said is read from the item when it goes.
-FILED_LATER_DELAY = timedelta(seconds=60)
 
 
 def reply_of(item: Item, max_attempts: int) -> dict | None:
@@ -106,12 +102,11 @@ class Outbox:
         """Send what is due; returns how many were sent and how long until the next is due."""
         async with self.ctx.db.reader()() as session:
             rows = await pending_replies(session)
-        now, wall = asyncio.get_running_loop().time(), utcnow()
+        now = asyncio.get_running_loop().time()
         later = {r.id: self._later.get(r.id, now) - now for r in rows}
         for row in rows:
             if row.reason == FILED_LATER:
-                later[row.id] = max(later[row.id], (row.at + FILED_LATER_DELAY - wall)
-                                    .total_seconds())
+                later[row.id] = max(later[row.id], notice_due_in(row.at))
         due = [r for r in rows if later[r.id] <= 0]
         waits = [later[r.id] for r in rows if later[r.id] > 0]
         # One chat's replies in order; different chats side by side (a group's slower

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -19,6 +19,9 @@ ACTIONS = ("assign", "reject", "create_brief", "undo")
 UNDOABLE = ("assign", "reject", "create_brief")
 REJECT_REASONS = ("spam", "not_a_practice", "duplicate", "other")
 SENDERS = (CHAT, "submitter")  # actors that are the item's own sender: a tap, a reply
+# A filing is told to the sender this long after it, so that an undo straight away (a slip)
+# is never announced; what is said is read from the item when it goes.
+FILED_NOTICE_DELAY = timedelta(seconds=60)
 
 
 class ReviewError(Exception):
@@ -93,6 +96,11 @@ async def tell_submitter(ctx: Context, session, item: Item, actor: str) -> None:
         settings = ctx.settings
         await queue_filed(session, item, ack_message_id(settings.ack_from,
                                                         settings.smtp_hostname, item.id))
+
+
+def notice_due_in(recorded_at: datetime) -> float:
+    """Seconds until a filing notice recorded at `recorded_at` may go (0 or less: now)."""
+    return (recorded_at + FILED_NOTICE_DELAY - utcnow()).total_seconds()
 
 
 async def still_filed(session, item: Item | None, brief_id: int | None) -> bool:  # noqa: ANN001

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from intake import ack_outbox
+from intake import ack_outbox, review
 from intake.acks import install
 from intake.context import build_context
 from intake.review import resolve
@@ -296,7 +296,7 @@ def test_bad_relay_settings_stop_start_up(tmp_path, sqlite_url, url):
 
 async def test_a_coordinators_filing_is_told_to_the_submitter_unless_undone(
         actx, acker, processor, sink, monkeypatch):
-    monkeypatch.setattr(ack_outbox, "FILED_DELAY", timedelta(0))
+    monkeypatch.setattr(review, "FILED_NOTICE_DELAY", timedelta(0))
     radio = await add_brief(actx, "Radio communautaire", language="fr")
     water = await add_brief(actx, "Water points run by women's groups")
     await deliver(actx, (make_email(subject="notre vidéo", body="voici", sender="ana@example.net"),
@@ -333,7 +333,7 @@ async def test_a_filing_waits_its_minute_and_the_submitters_own_fix_is_not_told_
     assert len(sink.received) == 1
     await resolve(actx, item.id, "undo", "cora")
     await resolve(actx, item.id, "assign", "submitter:zed@example.net", ref=brief.ref)
-    monkeypatch.setattr(ack_outbox, "FILED_DELAY", timedelta(0))
+    monkeypatch.setattr(review, "FILED_NOTICE_DELAY", timedelta(0))
     await acker.outbox.flush()
     # The submitter's own fix is answered by its correction, not by cora's filing too.
     assert [r.status for r in await outbound(actx) if r.reason == "filed"] == ["suppressed"]
@@ -342,7 +342,7 @@ async def test_a_filing_waits_its_minute_and_the_submitters_own_fix_is_not_told_
 
 async def test_an_item_matched_once_its_survey_record_arrives_is_told_to_its_sender(
         actx, acker, processor, sink, monkeypatch):
-    monkeypatch.setattr(ack_outbox, "FILED_DELAY", timedelta(0))
+    monkeypatch.setattr(review, "FILED_NOTICE_DELAY", timedelta(0))
     title = "Mobile vaccination brigades in rural communities"
     await deliver(actx, (make_email(subject=f"Video: {title}", body="our clip",
                                     sender="lu@example.net"), "lu@example.net"))

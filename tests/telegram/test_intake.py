@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from channels.telegram import SECRET_HEADER, bot_id_of, raw_item
-from intake import chat_outbox
+from intake import chat_outbox, review
 from intake.accept import accept, raw_bytes
 from intake.context import build_context
 from intake.review import resolve
@@ -482,7 +482,7 @@ async def test_a_webhook_without_its_secret_does_not_start(fake_api, tg_settings
 async def test_a_coordinators_filing_is_told_to_the_chat_unless_undone(
         fake_api, tg_settings, monkeypatch):
     monkeypatch.setattr(chat_outbox, "IDLE_SECONDS", 0.2)
-    monkeypatch.setattr(chat_outbox, "FILED_LATER_DELAY", timedelta(seconds=1))
+    monkeypatch.setattr(review, "FILED_NOTICE_DELAY", timedelta(seconds=1))
     settings = tg_settings()
     radio = await add_brief(settings, "Radio communautaire pour la vaccination")
     water = await add_brief(settings, "Points d'eau gérés par les femmes")
