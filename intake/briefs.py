@@ -10,13 +10,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
 from tqdm import tqdm
 
 from intake.context import Context
 from parsers.refcode import new_code
 from store.models import Brief
-from store.queries import add_event
+from store.queries import add_event, all_briefs
 
 # Brief field → header names recognised by default (compared case- and space-insensitively).
 DEFAULT_MAPPING: dict[str, list[str]] = {
@@ -228,7 +227,7 @@ async def import_briefs(
     report.ignored_columns = [h for i, h in enumerate(table.headers)
                               if i not in columns.values()]
     async with ctx.db.writer()() as session, session.begin():
-        existing = {b.response_id: b for b in await session.scalars(select(Brief))}
+        existing = {b.response_id: b for b in await all_briefs(session)}
         taken = {b.ref for b in existing.values()}
         for _line, values, extra in tqdm(records, disable=not progress, unit="row",
                                          desc=f"import {path.name}"):

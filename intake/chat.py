@@ -19,6 +19,7 @@ from intake.config import Settings
 from intake.context import Context
 from intake.worker import Processor, _apply_verdict
 from parsers.chat import ChatMedia, ChatUpdate, parse_update
+from parsers.policy import DEFAULT_POLICY
 from store.chats import (
     HANDLED,
     album_first,
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 ORDER_WAIT = 60.0  # seconds an update waits for its chat's earlier ones, then fails (retried)
 ORDER_POLL = 0.05
 INLINE_PARSE = 64 * 1024  # bytes of update JSON parsed in the event loop; more in a worker
-CONTEXT_CONFIDENCE = 0.9  # the chat was bound to a brief, or this replies to a filed message
 PROBLEMS = ("media_too_large", "media_unavailable")
 
 
@@ -357,5 +357,5 @@ def problems(fetched: list[Fetched]) -> list[str]:
 async def _candidate(session, brief_id: int, evidence: str) -> dict:  # noqa: ANN001
     brief = await session.get(Brief, brief_id)
     ref = brief.ref if brief else f"brief {brief_id}"
-    return {"brief_id": brief_id, "confidence": CONTEXT_CONFIDENCE, "rule": "chat_context",
+    return {"brief_id": brief_id, "confidence": DEFAULT_POLICY.chat_context, "rule": "chat_context",
             "evidence": evidence.format(ref=ref)}

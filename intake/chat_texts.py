@@ -226,8 +226,6 @@ ES = {
 }
 
 TEXTS = {"en": EN, "fr": FR, "es": ES}
-STEP_QUESTIONS = ("ask_title", "ask_country", "ask_level", "ask_problem", "ask_done",
-                  "ask_results", "ask_contact")
 
 
 def language(code: str | None) -> str:

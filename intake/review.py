@@ -5,15 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from intake.context import Context
 from parsers.refcode import new_code
 from store.acks import ack_message_id, last_review_actor, queue_filed
 from store.chats import CHANNEL as CHAT
 from store.chats import queue_filed_later
-from store.models import Brief, Event, Item, utcnow
-from store.queries import add_event, brief_by_ref, in_hand, requeue_item
+from store.models import Brief, Item, utcnow
+from store.queries import add_event, brief_by_ref, events_of_item, in_hand, requeue_item
 
 ACTIONS = ("assign", "reject", "create_brief", "undo")
 UNDOABLE = ("assign", "reject", "create_brief")
@@ -174,10 +172,7 @@ async def new_brief_code(session, prefix: str) -> str:  # noqa: ANN001
 
 async def _undo(session, item: Item) -> int:  # noqa: ANN001
     """Restore the state before the latest action not undone yet; returns that event's id."""
-    events = list(await session.scalars(
-        select(Event).where(Event.item_id == item.id, Event.action.in_((*UNDOABLE, "undo")))
-        .order_by(Event.id.desc())
-    ))
+    events = await events_of_item(session, item.id, (*UNDOABLE, "undo"))
     undone = {e.detail.get("undid") for e in events if e.action == "undo"}
     target = next((e for e in events if e.action in UNDOABLE and e.id not in undone), None)
     if target is None:

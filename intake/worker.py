@@ -23,6 +23,7 @@ from intake.analyse import Analysis, MatchOptions, SpooledFile, analyse_email, r
 from intake.context import Context
 from intake.review import Conflict, NotFound, tell_submitter
 from parsers.email import header_references
+from parsers.policy import DEFAULT_POLICY
 from store.blobs import local_path
 from store.models import Item, Media, utcnow
 from store.queries import (
@@ -271,7 +272,7 @@ class Processor:
         async with self.ctx.db.reader()() as session:
             found = await briefs_for_thread(session, references)
         return [
-            {"brief_id": brief_id, "confidence": 0.9, "rule": "thread",
+            {"brief_id": brief_id, "confidence": DEFAULT_POLICY.thread, "rule": "thread",
              "evidence": f"reply to {via} <{mid}>"}
             for mid, brief_id, via in found
         ]

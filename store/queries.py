@@ -204,12 +204,20 @@ def in_hand(item: Item) -> bool:
     return item.worker_until is not None and item.worker_until > utcnow()
 
 
+async def events_of_item(session: AsyncSession, item_id: int,
+                         actions: Sequence[str]) -> list[Event]:
+    """The item's events of these kinds, newest first."""
+    return list(await session.scalars(
+        select(Event).where(Event.item_id == item_id, Event.action.in_(list(actions)))
+        .order_by(Event.id.desc())))
+
+
+async def all_briefs(session: AsyncSession) -> list[Brief]:
+    return list(await session.scalars(select(Brief)))
+
+
 async def brief_by_ref(session: AsyncSession, ref: str) -> Brief | None:
     return await session.scalar(select(Brief).where(Brief.ref == ref.upper()))
-
-
-async def brief_by_response_id(session: AsyncSession, response_id: str) -> Brief | None:
-    return await session.scalar(select(Brief).where(Brief.response_id == response_id))
 
 
 async def briefs_version(session: AsyncSession) -> str:
