@@ -1,0 +1,1 @@
+"""The conversation with field workers, for every chat app: binding, questions, replies."""

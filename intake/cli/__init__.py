@@ -1,0 +1,1 @@
+"""The `intake` command: one entry point, one module per command group."""

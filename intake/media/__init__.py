@@ -1,0 +1,1 @@
+"""What is done with stored media: video details, exports, the links kit."""

@@ -1,0 +1,1 @@
+"""Running intake: logging, Prometheus metrics, leadership between processes."""

@@ -1,0 +1,1 @@
+"""Writing back to submitters by email: acknowledgements, corrections, the relay, texts."""

@@ -1,0 +1,1 @@
+"""Coordinators' side: review actions, read models, survey import, review-app users."""
