@@ -21,7 +21,7 @@ from imapclient import IMAPClient  # noqa: E402
 
 from intake.config import load_settings  # noqa: E402
 from intake.context import build_context  # noqa: E402
-from intake.imap_runner import load_checkpoint, start_pollers, stop_pollers  # noqa: E402
+from intake.mail.imap import load_checkpoint, start_pollers, stop_pollers  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
 from tests.imap.dovecot import Dovecot, dovecot_problem  # noqa: E402
 

@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select, update  # noqa: E402
 
 from channels.contract import EMAIL, RawItem  # noqa: E402
-from intake.accept import accept_many  # noqa: E402
 from intake.config import load_settings  # noqa: E402
 from intake.context import build_context  # noqa: E402
+from intake.pipeline.accept import accept_many  # noqa: E402
 from store.blobs import FileBlobStore  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
 from store.models import Event, Item, utcnow  # noqa: E402
@@ -158,11 +158,11 @@ async def run_workers(processes: int, items: int, clip: bytes | None, folder: Pa
 
 def child_worker() -> None:
     """One `intake serve --only worker`, polling every 0.2 s when idle (not 5 s)."""
-    import intake.worker
-    from intake.logs import setup_logging
+    import intake.pipeline.worker
+    from intake.ops.logs import setup_logging
     from intake.serve import serve
 
-    intake.worker.POLL_SECONDS = 0.2
+    intake.pipeline.worker.POLL_SECONDS = 0.2
     setup_logging(logging.INFO, False)
 
     async def main() -> None:

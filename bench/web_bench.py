@@ -33,7 +33,7 @@ from sqlalchemy import insert  # noqa: E402
 
 from intake.config import load_settings  # noqa: E402
 from intake.context import build_context  # noqa: E402
-from intake.users import add_user  # noqa: E402
+from intake.review.users import add_user  # noqa: E402
 from intake.web import build_app  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
 from store.models import Brief, Event, Item, ItemMedia, Media  # noqa: E402

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from intake.config import Settings
-from intake.metrics import Metrics
+from intake.ops.metrics import Metrics
 from store.blobs import BlobStore, open_blob_store
 from store.db import Database, open_database
 

@@ -12,9 +12,9 @@ from contextlib import AsyncExitStack
 from aiohttp import web
 
 from channels.smtp import SmtpOptions, start_smtp
-from intake.accept import accept
 from intake.context import Context
-from intake.imap_runner import start_imap_role
+from intake.mail.imap import start_imap_role
+from intake.pipeline.accept import accept
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +64,16 @@ def install_processing_hooks(ctx: Context):  # noqa: ANN201 - an Acknowledger or
     """What follows each verdict, wherever items are processed (worker role, CLI): video
     details where ffprobe is installed, then the acknowledgement owed where a relay is set
     (recorded in the outbox; the worker role's outbox task sends it)."""
-    from intake.acks import install
-    from intake.videos import install_video_details
+    from intake.media.videos import install_video_details
+    from intake.replies.acks import install
 
     install_video_details(ctx)  # first: an acknowledgement may read the media details
     return install(ctx)
 
 
 async def start_worker_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitStack) -> None:
-    from intake.acks import start_acknowledgements
-    from intake.worker import Processor
+    from intake.pipeline.worker import Processor
+    from intake.replies.acks import start_acknowledgements
 
     # Hooks before the worker starts; their cleanup runs after the worker has finished.
     await start_acknowledgements(ctx, stack, install_processing_hooks(ctx))
@@ -89,7 +89,7 @@ async def start_worker_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitS
 
 
 async def start_telegram_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitStack) -> None:
-    from intake.chat import start_telegram  # python-telegram-bot loads only when used
+    from intake.chat.core import start_telegram  # python-telegram-bot loads only when used
 
     await start_telegram(ctx, stop, stack)
 
@@ -148,7 +148,7 @@ async def serve(ctx: Context, roles: list[str] | None = None,
                 raise SystemExit(f"role {role!r} is not available in this build")
             await STARTERS[role](ctx, stop, stack)
         if ctx.settings.metrics_port:  # a worker or poller without the web app's /metrics
-            from intake.metrics import start_metrics_listener
+            from intake.ops.metrics import start_metrics_listener
 
             await start_metrics_listener(ctx, stack)
         log.info("intake serving: %s", ", ".join(roles))

@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from channels.smtp import start_smtp
-from intake.accept import accept
+from intake.pipeline.accept import accept
 from intake.serve import smtp_options
 
 
@@ -84,7 +84,7 @@ async def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):  #
 
 async def drain(ctx) -> int:  # noqa: ANN001
     """Process every due item with a worker of its own, as `intake process` does."""
-    from intake.worker import Processor
+    from intake.pipeline.worker import Processor
 
     processor = Processor(ctx)
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from intake.briefs import ImportFailed, import_briefs
+from intake.review.survey import ImportFailed, import_briefs
 from parsers.refcode import is_valid
 from store.models import Brief
 
@@ -102,7 +102,7 @@ async def test_bad_rows_are_reported_by_line_and_nothing_is_imported(ctx, tmp_pa
 async def test_codes_are_redrawn_when_one_is_taken(ctx, tmp_path, monkeypatch):
     codes = iter(["HLH-00000-0", "HLH-00000-0", "HLH-11111-" + __import__(
         "parsers.refcode", fromlist=["x"]).check_symbol("11111")])
-    monkeypatch.setattr("intake.briefs.new_code", lambda prefix: next(codes))
+    monkeypatch.setattr("intake.review.survey.new_code", lambda prefix: next(codes))
     (tmp_path / "two.csv").write_text("id,title\na,First\nb,Second\n")
     await import_briefs(ctx, tmp_path / "two.csv")
     async with ctx.db.reader()() as session:

@@ -32,9 +32,9 @@ def _deliver(tmp_path: Path, raw: bytes) -> None:
     import asyncio
 
     from channels.contract import EMAIL, RawItem
-    from intake.accept import accept
     from intake.config import load_settings
     from intake.context import build_context
+    from intake.pipeline.accept import accept
 
     async def go():
         ctx = build_context(load_settings({}, data_dir=tmp_path / "data",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from intake.cli import build_parser
+from intake.cli.main import build_parser
 from intake.config import ConfigError, known_setting_names, load_settings
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is in the test extra")

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from channels.contract import EMAIL, RawItem
-from intake.accept import accept, raw_bytes
+from intake.pipeline.accept import accept, raw_bytes
 from store.models import Event, Item
 from tests.conftest import CORPUS, corpus_files
 from tests.helpers import drain, send_async, smtp_listener

@@ -13,8 +13,8 @@ import time
 
 from sqlalchemy import select
 
-from intake.accept import raw_bytes
 from intake.context import build_context
+from intake.pipeline.accept import raw_bytes
 from store.models import Item
 from tests.conftest import make_settings
 from tests.helpers import make_email, wait_for

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select
 
 from channels.contract import TELEGRAM_UPDATE, RawItem
-from intake.accept import accept
-from intake.briefs import import_briefs
-from intake.review import Conflict, NotFound, requeue
-from intake.views import item_view, items_view
-from intake.worker import Processor
+from intake.pipeline.accept import accept
+from intake.pipeline.worker import Processor
+from intake.review.actions import Conflict, NotFound, requeue
+from intake.review.survey import import_briefs
+from intake.review.views import item_view, items_view
 from store.models import Brief, Item
 from store.queries import claim_items
 from tests.helpers import make_email, send_async, smtp_listener

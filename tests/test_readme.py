@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from intake.cli import build_parser
+from intake.cli.main import build_parser
 from intake.config import known_setting_names
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,10 +4,10 @@ import pytest
 from sqlalchemy import select
 
 from channels.contract import EMAIL, RawItem
-from intake.accept import accept
-from intake.briefs import import_briefs
-from intake.review import Conflict, NotFound, ReviewError, claim, resolve
-from intake.views import item_view
+from intake.pipeline.accept import accept
+from intake.review.actions import Conflict, NotFound, ReviewError, claim, resolve
+from intake.review.survey import import_briefs
+from intake.review.views import item_view
 from store.models import Brief
 from tests.helpers import drain, make_email
 from tests.test_pipeline import SAMPLE

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import undefer
 
-from intake.accept import INLINE_MAX, raw_bytes
+from intake.pipeline.accept import INLINE_MAX, raw_bytes
 from store.blobs import FileBlobStore
 from store.models import Event, Item
 from tests.helpers import FailingInserts, drain, make_email, send_async, smtp_listener

@@ -10,14 +10,14 @@ from pathlib import Path
 
 from channels.contract import TELEGRAM_UPDATE
 from channels.telegram import FileTooBig, TelegramChannel, TelegramFailure, TelegramOptions
-from intake import chat_flow
-from intake.accept import accept_many
-from intake.analyse import Analysis, MatchOptions, SpooledFile
-from intake.chat_analyse import match_update, read_update, spooled_file
-from intake.chat_outbox import Outbox
+from intake.chat import flow as chat_flow
+from intake.chat.analyse import match_update, read_update, spooled_file
+from intake.chat.outbox import Outbox
 from intake.config import Settings
 from intake.context import Context
-from intake.worker import Processor, _apply_verdict
+from intake.pipeline.accept import accept_many
+from intake.pipeline.analyse import Analysis, MatchOptions, SpooledFile
+from intake.pipeline.worker import Processor, _apply_verdict
 from parsers.chat import ChatMedia, ChatUpdate, parse_update
 from parsers.policy import DEFAULT_POLICY
 from store.chats import (

@@ -7,15 +7,15 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from intake.chat_texts import language, say, size_text
-from intake.review import ReviewError, new_brief_code, resolve
+from intake.chat.texts import language, say, size_text
+from intake.review.actions import ReviewError, new_brief_code, resolve
 from parsers.refcode import check_symbol, find_codes
 from store.chats import chat_briefs, chat_items, chat_row, waiting_items
 from store.models import Brief, Chat, Item
 from store.queries import add_event, brief_by_ref, briefs_by_ids, media_of_items
 
 if TYPE_CHECKING:
-    from intake.chat import Fetched, Job
+    from intake.chat.core import Fetched, Job
 
 log = logging.getLogger(__name__)
 

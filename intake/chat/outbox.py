@@ -9,10 +9,10 @@ from itertools import groupby
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.telegram import TelegramChannel, TelegramFailure
-from intake.chat_texts import say
+from intake.chat.texts import say
 from intake.context import Context
-from intake.review import notice_due_in, still_filed
-from intake.worker import _wait_any
+from intake.pipeline.worker import _wait_any
+from intake.review.actions import notice_due_in, still_filed
 from store.chats import CHANNEL, FILED_LATER, expire_replies, pending_replies, queue_reply
 from store.models import Brief, Item, Outbound
 

@@ -43,7 +43,7 @@ async def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
         return await _one(ctx, args)
     if args.all:
         return await _all(ctx, args)
-    from intake.export import write_tables
+    from intake.media.export import write_tables
 
     result = await write_tables(ctx, args.out)
     _report(result, args.json, f"{result['briefs']} brief(s) written to "
@@ -51,13 +51,13 @@ async def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _bundle_json(bundle) -> dict:  # noqa: ANN001 - intake.export.Bundle
+def _bundle_json(bundle) -> dict:  # noqa: ANN001 - intake.media.export.Bundle
     return {"ref": bundle.ref, "path": str(bundle.path), "files": bundle.files,
             "bytes": bundle.bytes, "missing": bundle.missing}
 
 
 async def _one(ctx: Context, args: argparse.Namespace) -> int:
-    from intake.export import brief_export, write_zip
+    from intake.media.export import brief_export, write_zip
 
     export = await brief_export(ctx, args.bundle)
     if export is None:
@@ -72,7 +72,7 @@ async def _one(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def _all(ctx: Context, args: argparse.Namespace) -> int:
-    from intake.export import write_bundles
+    from intake.media.export import write_bundles
     from store.exports import count_briefs_with_items
 
     async with ctx.db.reader()() as session:

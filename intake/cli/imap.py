@@ -14,7 +14,7 @@ from tqdm import tqdm
 from channels.imap import NETWORK_ERRORS, ImapError, MailboxSpec, Stall, Tally, backfill, probe
 from intake.config import ConfigError
 from intake.context import Context
-from intake.imap_runner import imap_options, load_checkpoint, mailbox_specs, make_bridge
+from intake.mail.imap import imap_options, load_checkpoint, mailbox_specs, make_bridge
 
 
 def register(sub: argparse._SubParsersAction) -> None:

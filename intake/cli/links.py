@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 async def all_links(ctx: Context) -> list[dict]:
-    from intake.links import brief_links
+    from intake.media.links import brief_links
     from store.exports import briefs_after
 
     out, after = [], 0
@@ -40,7 +40,7 @@ async def all_links(ctx: Context) -> list[dict]:
 
 
 async def cmd_links(ctx: Context, args: argparse.Namespace) -> int:
-    from intake.export import csv_cell
+    from intake.media.export import csv_cell
 
     links = await all_links(ctx)
     if args.json:

@@ -14,8 +14,8 @@ from intake.config import ConfigError, Settings, load_settings
 from intake.context import Context, build_context
 
 # Feature modules add their subcommands through register(subparsers); listed here once.
-EXTENSIONS: list[str] = ["intake.users_cli", "intake.imap_cli", "intake.telegram_cli",
-                         "intake.links_cli", "intake.export_cli"]
+EXTENSIONS: list[str] = ["intake.cli.users", "intake.cli.imap", "intake.cli.telegram",
+                         "intake.cli.links", "intake.cli.export"]
 
 
 def _print(data: object, as_json: bool, human: Callable[[object], str]) -> None:
@@ -90,8 +90,8 @@ async def cmd_db_upgrade(ctx: Context, args: argparse.Namespace) -> int:
 async def cmd_briefs_import(ctx: Context, args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from intake.briefs import ImportFailed, import_briefs
-    from intake.worker import Processor
+    from intake.pipeline.worker import Processor
+    from intake.review.survey import ImportFailed, import_briefs
 
     try:
         report = await import_briefs(ctx, Path(args.file), mapping_file=args.mapping,
@@ -113,14 +113,14 @@ async def cmd_briefs_import(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def cmd_briefs_list(ctx: Context, args: argparse.Namespace) -> int:
-    from intake.views import briefs_view
+    from intake.review.views import briefs_view
 
     _print(await briefs_view(ctx), args.json, _briefs_table)
     return 0
 
 
 async def cmd_briefs_show(ctx: Context, args: argparse.Namespace) -> int:
-    from intake.views import brief_view
+    from intake.review.views import brief_view
 
     brief = await brief_view(ctx, args.ref)
     if brief is None:
@@ -133,7 +133,7 @@ async def cmd_briefs_show(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def cmd_items_list(ctx: Context, args: argparse.Namespace) -> int:
-    from intake.views import items_view
+    from intake.review.views import items_view
 
     items = await items_view(ctx, status=args.status, channel=args.channel,
                              after_id=args.after, limit=args.limit)
@@ -142,7 +142,7 @@ async def cmd_items_list(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def cmd_items_show(ctx: Context, args: argparse.Namespace) -> int:
-    from intake.views import item_view
+    from intake.review.views import item_view
 
     item = await item_view(ctx, args.id)
     if item is None:
@@ -153,7 +153,7 @@ async def cmd_items_show(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def _review(ctx: Context, args: argparse.Namespace, action: str, **kw) -> int:  # noqa: ANN003
-    from intake.review import ReviewError, resolve
+    from intake.review.actions import ReviewError, resolve
 
     try:
         outcome = await resolve(ctx, args.id, action, args.actor, **kw)
@@ -178,9 +178,9 @@ async def cmd_items_undo(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def cmd_items_reprocess(ctx: Context, args: argparse.Namespace) -> int:
-    from intake.review import ReviewError
+    from intake.pipeline.worker import Processor
+    from intake.review.actions import ReviewError
     from intake.serve import install_processing_hooks
-    from intake.worker import Processor
 
     install_processing_hooks(ctx)  # as in the worker: video details, acknowledgement owed
     processor = Processor(ctx)
@@ -199,7 +199,7 @@ async def cmd_items_reprocess(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def cmd_rematch(ctx: Context, args: argparse.Namespace) -> int:
-    from intake.worker import Processor
+    from intake.pipeline.worker import Processor
 
     processor = Processor(ctx)
     try:
@@ -211,8 +211,8 @@ async def cmd_rematch(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def cmd_process(ctx: Context, args: argparse.Namespace) -> int:
+    from intake.pipeline.worker import Processor
     from intake.serve import install_processing_hooks
-    from intake.worker import Processor
 
     install_processing_hooks(ctx)
     processor = Processor(ctx)
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _logging(verbose: bool, as_json: bool) -> None:
-    from intake.logs import setup_logging
+    from intake.ops.logs import setup_logging
 
     setup_logging(logging.DEBUG if verbose else logging.INFO, as_json)
 

@@ -8,7 +8,7 @@ import json
 import sys
 
 from intake.context import Context
-from intake.users import ROLES, UserError, add_user, change, new_token, users_list
+from intake.review.users import ROLES, UserError, add_user, change, new_token, users_list
 
 ACTOR = "cli"
 

@@ -20,10 +20,10 @@ from channels.imap import (
     parse_mailbox_url,
     read_secret,
 )
-from intake.accept import accept, accept_many
 from intake.config import ConfigError, Settings
 from intake.context import Context
-from intake.leader import Leadership, lock_engine
+from intake.ops.leader import Leadership, lock_engine
+from intake.pipeline.accept import accept, accept_many
 from store.queries import get_checkpoint, set_checkpoint
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from intake.context import Context
-from intake.views import brief_json
+from intake.review.views import brief_json
 from parsers.sniff import safe_filename
 from store.exports import briefs_after, linked_items
 from store.models import Brief, Item, Media

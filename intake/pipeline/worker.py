@@ -19,9 +19,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import undefer
 
 from channels.contract import EMAIL, TELEGRAM_UPDATE
-from intake.analyse import Analysis, MatchOptions, SpooledFile, analyse_email, rematch
 from intake.context import Context
-from intake.review import Conflict, NotFound, tell_submitter
+from intake.pipeline.analyse import Analysis, MatchOptions, SpooledFile, analyse_email, rematch
+from intake.review.actions import Conflict, NotFound, tell_submitter
 from parsers.email import header_references
 from parsers.policy import DEFAULT_POLICY
 from store.blobs import local_path
@@ -425,7 +425,7 @@ def _header_references(raw_path: Path) -> list[str]:
 
 
 def _warm_up() -> None:
-    import intake.analyse  # noqa: F401 - load the parsers and matching in the child
+    import intake.pipeline.analyse  # noqa: F401 - load the parsers and matching in the child
 
 
 def _write_snapshot(path: Path, records: list) -> None:

@@ -7,11 +7,11 @@ import logging
 from contextlib import AsyncExitStack
 from urllib.parse import unquote, urlsplit
 
-from intake.ack_outbox import AckOutbox
 from intake.config import ConfigError, Settings
 from intake.context import Context
-from intake.corrections import Correction, apply_correction
-from intake.mailer import parse_relay
+from intake.replies.corrections import Correction, apply_correction
+from intake.replies.mailer import parse_relay
+from intake.replies.outbox import AckOutbox
 from parsers.autoreply import address_of, should_acknowledge
 from store.acks import ack_message_id, cap_taken, item_handled, lock_bucket, record
 from store.models import Item, utcnow

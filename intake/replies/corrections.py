@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from intake.context import Context
-from intake.review import ReviewError, resolve
+from intake.review.actions import ReviewError, resolve
 from parsers.autoreply import address_of
 from parsers.replies import stated_codes
 from store.acks import ack_in_thread, briefs_by_refs, last_review_actor

@@ -9,10 +9,10 @@ from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
 from email.utils import formatdate
 
-from intake.ack_texts import AckContent, choose_language, guess_language, human_size, render
 from intake.context import Context
-from intake.mailer import Relay, SendFailure, send
-from intake.review import notice_due_in, still_filed
+from intake.replies.mailer import Relay, SendFailure, send
+from intake.replies.texts import AckContent, choose_language, guess_language, human_size, render
+from intake.review.actions import notice_due_in, still_filed
 from parsers.replies import own_words
 from store import acks
 from store.models import Brief, Item, Outbound, utcnow
@@ -49,7 +49,7 @@ class AckOutbox:
         self._later: dict[int, tuple[float, int]] = {}  # row id → (loop time due, attempts)
 
     async def run(self, stop: asyncio.Event) -> None:
-        from intake.worker import _wait_any
+        from intake.pipeline.worker import _wait_any
 
         while not stop.is_set():
             self.wake.clear()

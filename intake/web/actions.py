@@ -12,8 +12,8 @@ from pathlib import Path
 from aiohttp import web
 
 from intake.context import Context
-from intake.review import ReviewError, claim, requeue, resolve
-from intake.users import Principal
+from intake.review.actions import ReviewError, claim, requeue, resolve
+from intake.review.users import Principal
 from intake.web.state import CONTEXT, PROCESSOR
 from intake.web.text import t
 
@@ -25,7 +25,7 @@ MAX_FIELD = 10_000  # bytes of a plain (non-file) form field in an upload
 
 async def settle(ctx: Context, user: Principal, item_id: int, action: str, **kw: str | None
                  ) -> dict:
-    """One review action through intake.review.resolve, named after the coordinator."""
+    """One review action through intake.review.actions.resolve, named after the coordinator."""
     outcome = await resolve(ctx, item_id, action, user.name, **kw)
     return asdict(outcome)
 
@@ -58,11 +58,11 @@ async def release_claim(ctx: Context, user: Principal, item_id: int) -> bool:
     return await claim(ctx, item_id, user.name, minutes=0)
 
 
-def processor(app: web.Application):  # noqa: ANN201 - intake.worker.Processor, imported late
+def processor(app: web.Application):  # noqa: ANN201 - intake.pipeline.worker.Processor, imported late
     """One Processor per app (its process pool starts on first use, closes with the app)."""
     slot = app[PROCESSOR]
     if "processor" not in slot:
-        from intake.worker import Processor
+        from intake.pipeline.worker import Processor
 
         slot["processor"] = Processor(app[CONTEXT])
     return slot["processor"]
@@ -160,7 +160,7 @@ async def receive_upload(request: web.Request, limit: int) -> Upload:
 
 async def import_survey(app: web.Application, user: Principal, upload: Upload) -> dict:
     """The CLI's path: import_briefs, then rematch_unmatched; the same report."""
-    from intake.briefs import ImportFailed, import_briefs
+    from intake.review.survey import ImportFailed, import_briefs
 
     if "file" not in upload.files:
         raise ImportFailed(t("import.no_file"))

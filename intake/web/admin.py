@@ -6,8 +6,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from intake.users import ROLES, UserError, add_user, change, new_token, users_list
-from intake.views import events_view, queue_view
+from intake.review.users import ROLES, UserError, add_user, change, new_token, users_list
+from intake.review.views import events_view, queue_view
 from intake.web.actions import import_survey, receive_upload, requeue_item
 from intake.web.auth import require_admin, require_reviewer
 from intake.web.params import integer, queue_filter
@@ -46,7 +46,7 @@ async def import_page(request: web.Request) -> web.Response:
 
 @routes.post("/import")
 async def import_upload(request: web.Request) -> web.Response:
-    from intake.briefs import ImportFailed
+    from intake.review.survey import ImportFailed
 
     user = require_reviewer(request)
     limit = request.app[CONTEXT].settings.web_upload_max_bytes

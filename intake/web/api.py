@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from intake.users import users_list
-from intake.views import (
+from intake.review.users import users_list
+from intake.review.views import (
     brief_list_view,
     brief_search_view,
     brief_view,
@@ -143,7 +143,7 @@ async def brief(request: web.Request) -> web.Response:
 @routes.post("/api/briefs/import")
 async def import_briefs(request: web.Request) -> web.Response:
     """multipart/form-data with "file" (CSV, XLSX or JSON) and optionally "mapping" (JSON)."""
-    from intake.briefs import ImportFailed
+    from intake.review.survey import ImportFailed
 
     user = require_reviewer(request)
     upload = await receive_upload(request, request.app[CONTEXT].settings.web_upload_max_bytes)

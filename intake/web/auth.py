@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from intake.users import Principal, authenticate, by_id, by_token, end_sessions
+from intake.review.users import Principal, authenticate, by_id, by_token, end_sessions
 from intake.web.render import render
 from intake.web.security import COOKIE, Session, is_https, set_cookie
 from intake.web.state import CONTEXT, SESSION, SIGNER, SIGNIN_LIMIT, USER, VIA

@@ -6,8 +6,8 @@ import logging
 
 from aiohttp import web
 
-from intake.review import Conflict, NotFound, ReviewError
-from intake.users import UserError
+from intake.review.actions import Conflict, NotFound, ReviewError
+from intake.review.users import UserError
 from intake.web.render import render
 from intake.web.text import t
 

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from intake.views import media_view
+from intake.review.views import media_view
 from intake.web.render import playable
 from intake.web.state import CONTEXT
 from intake.web.text import t

@@ -8,7 +8,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
-from intake.metrics import exposition
+from intake.ops.metrics import exposition
 from intake.web.state import CONTEXT
 
 log = logging.getLogger(__name__)

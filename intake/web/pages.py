@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from intake.review import REJECT_REASONS, UNDOABLE, NotFound, ReviewError
-from intake.views import (
+from intake.review.actions import REJECT_REASONS, UNDOABLE, NotFound, ReviewError
+from intake.review.views import (
     brief_list_view,
     brief_search_view,
     brief_view,
@@ -86,7 +86,7 @@ async def queue_next(request: web.Request) -> web.StreamResponse:
 
 
 def undo_target(events: list[dict]) -> dict | None:
-    """The action an undo would reverse (as intake.review._undo picks it), if any."""
+    """The action an undo would reverse (as intake.review.actions._undo picks it), if any."""
     undone = {e["detail"].get("undid") for e in events if e["action"] == "undo"}
     return next((e for e in events if e["action"] in UNDOABLE and e["id"] not in undone), None)
 

@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from channels.telegram import SECRET_HEADER, bot_id_of, receive_webhook
-from intake.accept import accept
 from intake.context import Context
+from intake.pipeline.accept import accept
 
 DEFAULT_PATH = "/telegram/webhook"
 

@@ -11,9 +11,9 @@ from random import Random
 import pytest
 from aiosmtpd.smtp import SMTP
 
-from intake.acks import install
 from intake.context import build_context
-from intake.worker import Processor
+from intake.pipeline.worker import Processor
+from intake.replies.acks import install
 from parsers.refcode import new_code
 from store.migrate import upgrade
 from store.models import Brief

@@ -7,11 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from intake import ack_outbox, review
-from intake.acks import install
 from intake.context import build_context
-from intake.review import resolve
-from intake.worker import Processor
+from intake.pipeline.worker import Processor
+from intake.replies import outbox as ack_outbox
+from intake.replies.acks import install
+from intake.review import actions as review
+from intake.review.actions import resolve
 from store.migrate import upgrade
 from store.models import Item, Outbound
 from tests.acks.conftest import ACK_FROM, ack_settings, add_brief
@@ -178,7 +179,7 @@ async def test_no_answer_to_robots_lists_bounces_ourselves_or_out_of_office(
 
 async def test_an_imap_item_is_answered_at_its_return_path(actx, acker, processor, sink):
     from channels.contract import EMAIL, RawItem
-    from intake.accept import accept
+    from intake.pipeline.accept import accept
 
     raw = make_email(subject="video", sender="carol@example.org",
                      headers={"Return-Path": "<carol-envelope@example.org>"})
@@ -195,7 +196,7 @@ async def test_an_imap_item_is_answered_at_its_return_path(actx, acker, processo
 
 async def test_only_email_channels_are_answered_by_email(actx, acker, processor, sink):
     from channels.contract import EMAIL, RawItem
-    from intake.accept import accept
+    from intake.pipeline.accept import accept
 
     # An email that came some other way (an upload, a chat attachment) is not ours to answer.
     raw = make_email(subject="video", sender="kim@example.org")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from intake.ack_texts import AckContent, choose_language, guess_language, one_line, render
+from intake.replies.texts import AckContent, choose_language, guess_language, one_line, render
 from parsers.autoreply import should_acknowledge
 from parsers.refcode import new_code
 from parsers.replies import own_words, stated_codes
@@ -123,7 +123,7 @@ def test_language_guess_from_the_text():
 
 
 def test_texts_exist_for_every_kind_and_language():
-    from intake.ack_texts import TEXTS
+    from intake.replies.texts import TEXTS
 
     keys = set(TEXTS["en"])
     for language, texts in TEXTS.items():

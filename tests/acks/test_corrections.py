@@ -119,7 +119,7 @@ async def test_a_confirmation_quoting_our_code_changes_nothing(actx, acker, proc
 
 
 async def test_a_coordinators_decision_is_not_overridden(actx, acker, processor, sink):
-    from intake.review import resolve
+    from intake.review.actions import resolve
 
     first = await add_brief(actx, "Water committees")
     second = await add_brief(actx, "Women's savings groups")

@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from intake.export import BlobMismatch, write_bundle, write_tables
+from intake.media.export import BlobMismatch, write_bundle, write_tables
 from store.blobs import FileBlobStore
 from tests.acks.conftest import add_brief
 from tests.helpers import drain, make_email, send_async, smtp_listener

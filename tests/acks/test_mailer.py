@@ -12,7 +12,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult
 
 from intake.config import ConfigError
-from intake.mailer import SendFailure, parse_relay, send
+from intake.replies.mailer import SendFailure, parse_relay, send
 from tests.acks.conftest import Sink
 from tests.conftest import make_settings
 

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from channels.contract import EMAIL, RawItem
-from intake import videos
-from intake.accept import accept
 from intake.config import load_settings
 from intake.context import build_context
-from intake.videos import install_video_details
+from intake.media import videos
+from intake.media.videos import install_video_details
+from intake.pipeline.accept import accept
 from store.models import Media
 from tests.helpers import drain, make_email, send_async, smtp_listener
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from intake.context import build_context
-from intake.imap_runner import load_checkpoint, make_bridge, start_pollers, stop_pollers
+from intake.mail.imap import load_checkpoint, make_bridge, start_pollers, stop_pollers
 from store.migrate import upgrade
 from store.models import Item
 from tests.conftest import make_settings

@@ -8,10 +8,10 @@ import os
 import signal
 import sys
 
-from intake.accept import accept
 from intake.config import load_settings
 from intake.context import build_context
-from intake.imap_runner import make_bridge, start_pollers
+from intake.mail.imap import make_bridge, start_pollers
+from intake.pipeline.accept import accept
 from store.migrate import upgrade
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from channels.imap import ImapError, parse_mailbox_url
 from intake.config import ConfigError, load_settings
-from intake.imap_runner import imap_options, mailbox_specs
+from intake.mail.imap import imap_options, mailbox_specs
 
 
 def test_imaps_is_tls_with_verification_on_port_993():

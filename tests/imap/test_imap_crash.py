@@ -11,7 +11,7 @@ from pathlib import Path
 
 from channels.imap import parse_mailbox_url
 from intake.context import build_context
-from intake.imap_runner import load_checkpoint
+from intake.mail.imap import load_checkpoint
 from store.migrate import upgrade
 from tests.conftest import make_settings
 from tests.imap.conftest import all_items, count_items, mail, wait_for

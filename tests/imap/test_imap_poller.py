@@ -10,7 +10,7 @@ import os
 import pytest
 
 from channels.contract import TryLater
-from intake.accept import accept
+from intake.pipeline.accept import accept
 from tests.conftest import CORPUS
 from tests.helpers import drain
 from tests.imap.conftest import Harness, all_items, count_items, mail, wait_for

@@ -8,10 +8,10 @@ import logging
 import sys
 from pathlib import Path
 
-from intake.analyse import Analysis
 from intake.config import load_settings
 from intake.context import build_context
-from intake.logs import setup_logging
+from intake.ops.logs import setup_logging
+from intake.pipeline.analyse import Analysis
 from intake.serve import serve
 
 SLOW = "application/x-intake-test-slow"

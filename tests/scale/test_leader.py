@@ -7,7 +7,7 @@ import os
 
 from sqlalchemy import text
 
-from intake.leader import Leadership, lock_engine
+from intake.ops.leader import Leadership, lock_engine
 from store.db import open_database
 from store.locks import holders
 from store.migrate import current_revision, head_revision, upgrade

@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from channels.contract import EMAIL, RawItem
-from intake.accept import accept
 from intake.context import build_context
-from intake.metrics import start_metrics_listener
+from intake.ops.metrics import start_metrics_listener
+from intake.pipeline.accept import accept
 from intake.web import build_app
 from store.migrate import upgrade
 from store.models import Item, Outbound, utcnow

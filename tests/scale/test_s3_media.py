@@ -7,7 +7,7 @@ import os
 from aiohttp.test_utils import TestClient, TestServer
 
 from intake.context import build_context
-from intake.users import add_user
+from intake.review.users import add_user
 from intake.web import build_app
 from store.migrate import upgrade
 from tests.conftest import make_settings

@@ -6,9 +6,9 @@ import hashlib
 import os
 import socket
 
-from intake.briefs import import_briefs
 from intake.context import build_context
-from intake.views import items_view
+from intake.review.survey import import_briefs
+from intake.review.views import items_view
 from store.migrate import upgrade
 from tests.conftest import make_settings
 from tests.helpers import make_email, send_async, wait_for

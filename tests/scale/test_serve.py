@@ -10,10 +10,10 @@ import sys
 import pytest
 
 from channels.contract import RawItem
-from intake.accept import accept
-from intake.cli import build_parser
+from intake.cli.main import build_parser
 from intake.context import build_context
-from intake.logs import JsonFormatter
+from intake.ops.logs import JsonFormatter
+from intake.pipeline.accept import accept
 from intake.serve import STARTERS, _in_start_order
 from store.migrate import upgrade
 from store.models import Item
@@ -113,7 +113,7 @@ def test_json_log_lines_carry_the_traceback():
     try:
         raise ValueError("bad item")
     except ValueError:
-        record = logging.LogRecord("intake.worker", logging.ERROR, __file__, 1,
+        record = logging.LogRecord("intake.pipeline.worker", logging.ERROR, __file__, 1,
                                    "item %s failed", (7,), sys.exc_info())
     text = JsonFormatter().format(record)
     line = json.loads(text)

@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-import intake.worker as worker_module
+import intake.pipeline.worker as worker_module
 from channels.contract import EMAIL, TELEGRAM_UPDATE, RawItem
-from intake.accept import accept
-from intake.analyse import Analysis
-from intake.worker import Processor
+from intake.pipeline.accept import accept
+from intake.pipeline.analyse import Analysis
+from intake.pipeline.worker import Processor
 from store.models import Event, Item
 from tests.helpers import make_email, wait_for
 

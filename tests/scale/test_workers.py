@@ -7,8 +7,8 @@ from collections import Counter
 from sqlalchemy import func, select
 
 from channels.contract import EMAIL, RawItem
-from intake.accept import accept_many
 from intake.context import build_context
+from intake.pipeline.accept import accept_many
 from store.migrate import upgrade
 from store.models import Event, Item
 from tests.conftest import make_settings

@@ -16,10 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from channels.telegram import SECRET_HEADER, bot_id_of, raw_item
-from intake import chat_outbox, review
-from intake.accept import accept, raw_bytes
+from intake.chat import outbox as chat_outbox
 from intake.context import build_context
-from intake.review import resolve
+from intake.pipeline.accept import accept, raw_bytes
+from intake.review import actions as review
+from intake.review.actions import resolve
 from intake.serve import serve
 from store.migrate import upgrade
 from store.models import Brief, Chat, Event, ItemMedia, Outbound

@@ -12,9 +12,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from channels.contract import EMAIL, RawItem
-from intake.accept import accept
 from intake.context import build_context
-from intake.users import add_user
+from intake.pipeline.accept import accept
+from intake.review.users import add_user
 from intake.web import build_app
 from store.migrate import upgrade
 from tests.conftest import make_settings
@@ -108,7 +108,7 @@ process = drain  # the web tests' name for it
 
 async def import_csv(ctx, tmp_path: Path, rows: list[tuple[str, str, str]]) -> None:  # noqa: ANN001
     """Briefs through the real survey import: (response id, title, email) rows."""
-    from intake.briefs import import_briefs
+    from intake.review.survey import import_briefs
 
     path = tmp_path / "survey.csv"
     lines = ["Response ID,Title,Email"] + [",".join(r) for r in rows]
@@ -117,7 +117,7 @@ async def import_csv(ctx, tmp_path: Path, rows: list[tuple[str, str, str]]) -> N
 
 
 async def brief_ref(ctx, response_id: str) -> str:  # noqa: ANN001
-    from intake.views import briefs_view
+    from intake.review.views import briefs_view
 
     return next(b["ref"] for b in await briefs_view(ctx) if b["response_id"] == response_id)
 

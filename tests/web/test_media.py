@@ -77,7 +77,7 @@ async def test_a_raw_email_blob_is_not_downloadable(client):
 @pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")),
                     reason="ffmpeg/ffprobe are not installed (Debian package ffmpeg)")
 async def test_a_videos_still_shows_on_its_item_and_in_the_queue(client, tiny_mp4):
-    from intake.videos import install_video_details
+    from intake.media.videos import install_video_details
     from tests.web.test_security import client_ctx
 
     ctx = client_ctx(client)

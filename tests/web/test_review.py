@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from intake.context import build_context
-from intake.users import add_user
+from intake.review.users import add_user
 from store.migrate import upgrade
 from store.models import Event, Item
 from tests.conftest import make_settings
@@ -188,7 +188,7 @@ async def test_brief_search_by_code_title_and_email(client, tmp_path):
 
 async def test_a_failed_item_is_listed_and_sent_back_to_the_workers(client):
     from channels.contract import RawItem
-    from intake.accept import accept
+    from intake.pipeline.accept import accept
 
     ctx = client_ctx(client)
     accepted = await accept(ctx, RawItem("telegram", b"{}", "application/x-unknown", "u1"))
@@ -319,7 +319,7 @@ async def test_admins_manage_users(client):
 
 
 async def test_the_api_settles_items_with_a_token(both_client, tmp_path):
-    from intake.users import new_token
+    from intake.review.users import new_token
 
     ctx = client_ctx(both_client)
     item_id = await _two_guesses(ctx, tmp_path)
@@ -364,7 +364,7 @@ async def test_a_filtered_count_stops_at_the_cap(client, monkeypatch):
     for n in range(3):
         await deliver(ctx, subject=f"plain {n}")
     await process(ctx)
-    monkeypatch.setattr("intake.views.COUNT_CAP", 2)
+    monkeypatch.setattr("intake.review.views.COUNT_CAP", 2)
     await client.signin("vic")
     capped = await (await client.get("/api/items?video=no")).json()
     assert (capped["total"], capped["total_capped"]) == (2, True)

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from intake.users import new_token
+from intake.review.users import new_token
 from intake.web.security import COOKIE
 from tests.conftest import make_settings
 from tests.web.conftest import CSRF, PASSWORD, deliver
@@ -51,7 +51,7 @@ async def test_the_session_cookie_is_httponly_and_samesite_lax(client):
 
 async def test_the_cookie_is_secure_when_served_over_https(tmp_path, sqlite_url, make_client):
     from intake.context import build_context
-    from intake.users import add_user
+    from intake.review.users import add_user
     from store.migrate import upgrade
 
     ctx = build_context(make_settings(tmp_path, sqlite_url,
@@ -227,7 +227,7 @@ async def _attempt(client, name, address, password="wrong password!", **headers)
 async def test_behind_a_trusted_proxy_limits_count_the_forwarded_client(
         tmp_path, sqlite_url, make_client):
     from intake.context import build_context
-    from intake.users import add_user
+    from intake.review.users import add_user
     from store.migrate import upgrade
 
     ctx = build_context(make_settings(tmp_path, sqlite_url, web_trusted_proxies="127.0.0.1"))

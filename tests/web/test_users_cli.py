@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from intake.context import build_context
-from intake.users import authenticate, by_token
+from intake.review.users import authenticate, by_token
 from tests.conftest import make_settings
 
 
