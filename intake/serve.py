@@ -148,7 +148,7 @@ async def serve(ctx: Context, roles: list[str] | None = None,
                 raise SystemExit(f"role {role!r} is not available in this build")
             await STARTERS[role](ctx, stop, stack)
         if ctx.settings.metrics_port:  # a worker or poller without the web app's /metrics
-            from intake.ops.metrics import start_metrics_listener
+            from intake.web.metrics import start_metrics_listener
 
             await start_metrics_listener(ctx, stack)
         log.info("intake serving: %s", ", ".join(roles))

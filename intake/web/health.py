@@ -5,13 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import text
 
+from intake.web.state import CONTEXT
+
 routes = web.RouteTableDef()
 
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    from intake.web import CONTEXT
-
     ctx = request.app[CONTEXT]
     checks = {}
     try:

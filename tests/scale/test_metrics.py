@@ -12,9 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from channels.contract import EMAIL, RawItem
 from intake.context import build_context
-from intake.ops.metrics import start_metrics_listener
 from intake.pipeline.accept import accept
 from intake.web import build_app
+from intake.web.metrics import start_metrics_listener
 from store.migrate import upgrade
 from store.models import Item, Outbound, utcnow
 from tests.conftest import make_settings
