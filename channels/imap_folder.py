@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
@@ -61,17 +61,7 @@ def parse_mailbox_url(url: str, password: str = "", tls_verify: bool = True) -> 
     imap://…?plain=1 (no encryption). `?password_file=PATH` and `?tls_verify=0` per mailbox."""
     parts = urlsplit(url.strip())
     shown = f"{parts.scheme}://{parts.hostname}{parts.path}"  # never echo a password back
-    try:
-        port = parts.port
-    except ValueError:
-        raise ImapError(f"{shown}: bad port") from None
-    if parts.scheme not in ("imap", "imaps"):
-        raise ImapError(f"{shown}: the URL must start with imaps:// or imap://")
-    if parts.password is not None:
-        raise ImapError(f"{shown}: no password in the URL; use INTAKE_IMAP_PASSWORD(_FILE) "
-                        "or ?password_file=")
-    if not parts.hostname or not parts.username:
-        raise ImapError(f"{shown}: the URL needs a user and a host (imaps://user@host/INBOX)")
+    port = _checked_port(parts, shown)
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     unknown = sorted(set(query) - QUERY_KEYS)
     if unknown:
@@ -85,6 +75,22 @@ def parse_mailbox_url(url: str, password: str = "", tls_verify: bool = True) -> 
         security=security, password=password,
         tls_verify=_flag(query["tls_verify"]) if "tls_verify" in query else tls_verify,
     )
+
+
+def _checked_port(parts: SplitResult, shown: str) -> int | None:
+    """The URL's port, after the checks that need no network: scheme, user, host, no password."""
+    try:
+        port = parts.port
+    except ValueError:
+        raise ImapError(f"{shown}: bad port") from None
+    if parts.scheme not in ("imap", "imaps"):
+        raise ImapError(f"{shown}: the URL must start with imaps:// or imap://")
+    if parts.password is not None:
+        raise ImapError(f"{shown}: no password in the URL; use INTAKE_IMAP_PASSWORD(_FILE) "
+                        "or ?password_file=")
+    if not parts.hostname or not parts.username:
+        raise ImapError(f"{shown}: the URL needs a user and a host (imaps://user@host/INBOX)")
+    return port
 
 
 def _flag(value: str) -> bool:

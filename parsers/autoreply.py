@@ -63,25 +63,47 @@ def _ours(address: str, our_addresses: Iterable[str]) -> bool:
 
 def _header_reason(headers: Mapping[str, str]) -> str | None:
     """The first header that marks the message as automatic, bulk or a list's."""
+    for check in _HEADER_CHECKS:
+        reason = check(headers)
+        if reason:
+            return reason
+    return None
+
+
+def _auto_submitted(headers: Mapping[str, str]) -> str | None:
     auto = headers.get("auto-submitted", "").strip().lower()
-    if auto and auto.split(";")[0].strip() != "no":
-        return f"auto_submitted: {auto[:60]}"
+    return f"auto_submitted: {auto[:60]}" if auto and auto.split(";")[0].strip() != "no" else None
+
+
+def _precedence(headers: Mapping[str, str]) -> str | None:
     precedence = headers.get("precedence", "").strip().lower()
-    if precedence in _BULK_PRECEDENCE:
-        return f"precedence: {precedence}"
+    return f"precedence: {precedence}" if precedence in _BULK_PRECEDENCE else None
+
+
+def _suppressed(headers: Mapping[str, str]) -> str | None:
     suppress = headers.get("x-auto-response-suppress", "").lower()
     if re.search(r"\b(?:all|autoreply|oof)\b", suppress):
         return f"x_auto_response_suppress: {suppress[:60]}"
+    return None
+
+
+def _responder_headers(headers: Mapping[str, str]) -> str | None:
     for name in ("x-autoreply", "x-autorespond", "x-failed-recipients"):
         if name in headers:
             return f"{name.replace('-', '_')}"
+    return None
+
+
+def _list_headers(headers: Mapping[str, str]) -> str | None:
     lists = sorted(name for name in headers if name.startswith("list-"))
-    if lists:
-        return f"list_header: {lists[0]}"
+    return f"list_header: {lists[0]}" if lists else None
+
+
+def _delivery_report(headers: Mapping[str, str]) -> str | None:
     content_type = headers.get("content-type", "").strip().lower()
     if content_type.startswith(("multipart/report", "message/delivery-status")):
         return "delivery_report"
-    return _forged_or_spam(headers)
+    return None
 
 
 def _forged_or_spam(headers: Mapping[str, str]) -> str | None:
@@ -97,6 +119,11 @@ def _forged_or_spam(headers: Mapping[str, str]) -> str | None:
     return None
 
 
+# In order: the first that holds is the reason recorded.
+_HEADER_CHECKS = (_auto_submitted, _precedence, _suppressed, _responder_headers, _list_headers,
+                  _delivery_report, _forged_or_spam)
+
+
 def _address_reason(destination: str, sender: str, our_addresses: Iterable[str]) -> str | None:
     if not destination:
         return "null_sender"
@@ -105,9 +132,12 @@ def _address_reason(destination: str, sender: str, our_addresses: Iterable[str])
     for address in (destination, sender):
         if address and _ours(address, our_addresses):
             return f"own_address: {address}"
-    for address in (destination, sender):
-        local = address.partition("@")[0]
-        if address and _ROBOT_LOCAL.match(local):
+    return _robot(destination, sender)
+
+
+def _robot(*addresses: str) -> str | None:
+    for address in addresses:
+        if address and _ROBOT_LOCAL.match(address.partition("@")[0]):
             return f"robot_sender: {address}"
     return None
 

@@ -78,22 +78,34 @@ def details_of(probe: dict) -> dict:
     """The details we keep from ffprobe's JSON: duration, resolution, codecs, container."""
     streams = probe.get("streams") or []
     fmt = probe.get("format") or {}
-    video = next((s for s in streams if s.get("codec_type") == "video"
-                  and not (s.get("disposition") or {}).get("attached_pic")), None)
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    video, audio = _main_streams(streams)
     details: dict = {"probed": "ffprobe", "container": fmt.get("format_name")}
     duration = _number(fmt.get("duration")) or _number((video or audio or {}).get("duration"))
     if duration is not None:
         details["duration"] = round(duration, 3)
+    details.update(_stream_details(video, audio))
+    bit_rate = _number(fmt.get("bit_rate"))
+    if bit_rate:
+        details["bit_rate"] = int(bit_rate)
+    return details
+
+
+def _main_streams(streams: list[dict]) -> tuple[dict | None, dict | None]:
+    """The first video stream that is not cover art, and the first audio stream."""
+    video = next((s for s in streams if s.get("codec_type") == "video"
+                  and not (s.get("disposition") or {}).get("attached_pic")), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    return video, audio
+
+
+def _stream_details(video: dict | None, audio: dict | None) -> dict:
+    details: dict = {}
     if video:
         details.update(width=video.get("width"), height=video.get("height"),
                        codec=video.get("codec_name"))
     if audio:
         details["audio_codec"] = audio.get("codec_name")
-        details.setdefault("codec", audio.get("codec_name"))
-    bit_rate = _number(fmt.get("bit_rate"))
-    if bit_rate:
-        details["bit_rate"] = int(bit_rate)
+        details.setdefault("codec", audio.get("codec_name"))  # an audio file's codec
     return details
 
 

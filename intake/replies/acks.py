@@ -54,12 +54,9 @@ class Acknowledger:
         self.ours = our_addresses(ctx.settings)
 
     async def after_process(self, ctx: Context, item_id: int) -> None:
-        async with ctx.db.reader()() as session:
-            item = await session.get(Item, item_id)
-        if item is None or item.channel not in EMAIL_CHANNELS:
+        item = await self._settled_email(item_id)
+        if item is None:
             return
-        if item.status not in ("matched", "unmatched"):
-            return  # failed items are retried (and answered then); nothing else is ours
         features = item.features or {}
         envelope = envelope_sender(item)
         ok, reason = should_acknowledge(
@@ -70,6 +67,15 @@ class Acknowledger:
         correction = await apply_correction(ctx, item, envelope) if ok else None
         if await self._owe(item, address_of(envelope), ok, reason, correction):
             self.outbox.wake.set()
+
+    async def _settled_email(self, item_id: int) -> Item | None:
+        """The item if it is an email with a verdict to answer; failed items are retried (and
+        answered then), and nothing else is ours."""
+        async with self.ctx.db.reader()() as session:
+            item = await session.get(Item, item_id)
+        if item is None or item.channel not in EMAIL_CHANNELS:
+            return None
+        return item if item.status in ("matched", "unmatched") else None
 
     async def _flag(self, item_id: int, flag: str) -> None:
         async with self.ctx.db.writer()() as session, session.begin():

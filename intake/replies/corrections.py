@@ -63,12 +63,8 @@ async def apply_correction(ctx: Context, reply: Item, envelope: str | None) -> C
 async def _request(ctx: Context, reply: Item, envelope: str | None) -> _Request | None:
     features = reply.features or {}
     async with ctx.db.reader()() as session:
-        ack = await ack_in_thread(session, features.get("references") or [])
-        if ack is None or ack.item_id is None or ack.item_id == reply.id:
-            return None
-        if ack.recipient not in (address_of(envelope), (reply.sender or "").lower()):
-            log.info("reply %s to acknowledgement %s comes from someone else; ignored",
-                     reply.id, ack.id)
+        ack = await _answered_ack(session, reply, envelope, features)
+        if ack is None:
             return None
         acked = await session.get(Brief, ack.brief_id) if ack.brief_id else None
         codes = stated_codes(reply.subject or "", features.get("text") or "",
@@ -78,6 +74,19 @@ async def _request(ctx: Context, reply: Item, envelope: str | None) -> _Request 
             return None
         original = await session.get(Item, ack.item_id)
     return _Request(f"submitter:{ack.recipient}", original, briefs[0])
+
+
+async def _answered_ack(session, reply: Item, envelope: str | None,  # noqa: ANN001
+                        features: dict):
+    """Our acknowledgement of another item that this reply answers, from its own recipient."""
+    ack = await ack_in_thread(session, features.get("references") or [])
+    if ack is None or ack.item_id is None or ack.item_id == reply.id:
+        return None
+    if ack.recipient not in (address_of(envelope), (reply.sender or "").lower()):
+        log.info("reply %s to acknowledgement %s comes from someone else; ignored",
+                 reply.id, ack.id)
+        return None
+    return ack
 
 
 async def _may_change(ctx: Context, original: Item, actor: str) -> bool:

@@ -6,7 +6,7 @@ import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
@@ -66,17 +66,7 @@ def _start_tls(scheme: str, port: int, username: str | None, query: dict) -> boo
 def parse_relay(settings: Settings) -> Relay:
     """The relay of INTAKE_SMTP_RELAY_URL: smtp://[user@]host[:port] (STARTTLS when there is
     a user or port 587, plain for a local relay), smtps://[user@]host[:465]."""
-    url = settings.smtp_relay_url
-    parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ConfigError(f"INTAKE_SMTP_RELAY_URL: expected smtp://host:port or smtps://host, "
-                          f"got {parts.scheme or url!r}")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ConfigError("INTAKE_SMTP_RELAY_URL: the port is not a number") from None
-    username = unquote(parts.username) if parts.username else None
-    port = port or (465 if parts.scheme == "smtps" else 587 if username else 25)
+    parts, port, username = _relay_address(settings.smtp_relay_url)
     password = _password(settings, unquote(parts.password) if parts.password else None)
     if username and not password:
         raise ConfigError("INTAKE_SMTP_RELAY_URL names a user but no password is set "
@@ -87,6 +77,21 @@ def parse_relay(settings: Settings) -> Relay:
         start_tls=_start_tls(parts.scheme, port, username, parse_qs(parts.query)),
         local_hostname=settings.smtp_hostname,
     )
+
+
+def _relay_address(url: str) -> tuple[SplitResult, int, str | None]:
+    """Scheme and host checked, the port (defaulted by scheme and login), the user name."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError(f"INTAKE_SMTP_RELAY_URL: expected smtp://host:port or smtps://host, "
+                          f"got {parts.scheme or url!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError("INTAKE_SMTP_RELAY_URL: the port is not a number") from None
+    username = unquote(parts.username) if parts.username else None
+    port = port or (465 if parts.scheme == "smtps" else 587 if username else 25)
+    return parts, port, username
 
 
 def _failure(exc: Exception) -> SendFailure:

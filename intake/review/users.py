@@ -140,16 +140,22 @@ async def change(
             await admin_count(session) <= 1
         ):
             raise UserError("the last admin cannot be demoted or disabled")
-        changed = {}
-        if role and role != user.role:
-            user.role = changed["role"] = role
-        if hashed:
-            user.password_hash, changed["password"] = hashed, "changed"
-        if disabled is not None and disabled != user.disabled:
-            user.disabled = changed["disabled"] = disabled
+        changed = _apply(user, role, hashed, disabled)
         if changed:
             user.session_version += 1  # signed-in sessions of the old rights end here
             add_event(session, actor, "user_change", user=name, **changed)
+
+
+def _apply(user: User, role: str | None, hashed: str | None, disabled: bool | None) -> dict:
+    """Set what differs on the user; what changed, for the audit event (never the hash)."""
+    changed: dict = {}
+    if role and role != user.role:
+        user.role = changed["role"] = role
+    if hashed:
+        user.password_hash, changed["password"] = hashed, "changed"
+    if disabled is not None and disabled != user.disabled:
+        user.disabled = changed["disabled"] = disabled
+    return changed
 
 
 async def end_sessions(ctx: Context, user_id: int) -> None:
