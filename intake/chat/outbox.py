@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.telegram import TelegramChannel, TelegramFailure
 from intake.chat.texts import say
 from intake.context import Context
-from intake.pipeline.worker import _wait_any
+from intake.pipeline.waiting import wait_any
 from intake.review.actions import notice_due_in, still_filed
 from store.chats import CHANNEL, FILED_LATER, expire_replies, pending_replies, queue_reply
 from store.models import Brief, Item, Outbound
@@ -80,7 +80,7 @@ class Outbox:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send owed replies until `stop`; those left over are sent after the next start."""
-        await _wait_any(stop, self.channel.ready, None)
+        await wait_any(stop, self.channel.ready, None)
         if stop.is_set():
             return
         try:
@@ -96,7 +96,7 @@ class Outbox:
                 log.exception("telegram: reply outbox failed; trying again")
                 sent, pause = 0, IDLE_SECONDS
             if not sent:
-                await _wait_any(stop, self.wake, pause)
+                await wait_any(stop, self.wake, pause)
 
     async def flush(self) -> tuple[int, float]:
         """Send what is due; returns how many were sent and how long until the next is due."""
