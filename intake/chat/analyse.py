@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from intake.pipeline.analyse import SNIFF_BYTES, MatchOptions, SpooledFile, rematch
-from parsers.chat import ChatUpdate, parse_update
+from parsers.telegram import ChatUpdate, parse_update
 from parsers.links import find_video_links
 from parsers.sniff import safe_filename, sniff
 from store.blobs import sha256_file

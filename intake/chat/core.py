@@ -18,7 +18,7 @@ from intake.context import Context
 from intake.pipeline.accept import accept_many
 from intake.pipeline.analyse import Analysis, MatchOptions, SpooledFile
 from intake.pipeline.worker import Processor, _apply_verdict
-from parsers.chat import ChatMedia, ChatUpdate, parse_update
+from parsers.telegram import ChatMedia, ChatUpdate, parse_update
 from parsers.policy import DEFAULT_POLICY
 from store.chats import (
     HANDLED,

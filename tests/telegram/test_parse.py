@@ -1,4 +1,4 @@
-"""parsers.chat: Bot API updates read into plain data, never raising on odd ones."""
+"""parsers.telegram: Bot API updates read into plain data, never raising on odd ones."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from channels.telegram import envelope, raw_item
-from parsers.chat import parse_update
+from parsers.telegram import parse_update
 from tests.telegram import updates as tg
 from tests.telegram.fake_api import BOT_USERNAME, FakeFile
 
