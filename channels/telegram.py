@@ -128,6 +128,11 @@ def envelope(update: object) -> dict:
         "message_id": message.get("message_id"),
         "media_group_id": message.get("media_group_id"),
     }
+    return _plain(found)
+
+
+def _plain(found: dict) -> dict:
+    """Only strings and numbers kept; ids as strings, the message id as a number."""
     plain = (str, int)
     found = {k: v for k, v in found.items() if isinstance(v, plain) and not isinstance(v, bool)}
     for key in ("chat_id", "user_id", "media_group_id"):

@@ -113,6 +113,13 @@ def _read_message(update: ChatUpdate, message: dict, bot_username: str | None) -
     update.media_group_id = _str(message.get("media_group_id"))
     update.reply_to = _int(_dict(message.get("reply_to_message")).get("message_id"))
     update.forward = _forward(message)
+    _read_media(update, message)
+    if not update.text and not update.media and not update.malformed:
+        update.other = next((k for k in message if k not in _ENVELOPE), None)
+    _check_message(update)
+
+
+def _read_media(update: ChatUpdate, message: dict) -> None:
     for kind in MEDIA_FIELDS:
         if kind in message:
             found = _media(kind, message[kind])
@@ -120,9 +127,6 @@ def _read_message(update: ChatUpdate, message: dict, bot_username: str | None) -
                 update.malformed = f"{kind} without a usable file id"
             else:
                 update.media.append(found)
-    if not update.text and not update.media and not update.malformed:
-        update.other = next((k for k in message if k not in _ENVELOPE), None)
-    _check_message(update)
 
 
 _ENVELOPE = {"message_id", "from", "chat", "date", "sender_chat", "message_thread_id",
@@ -160,17 +164,8 @@ def _read_other(update: ChatUpdate, body: dict) -> None:
     update.other = update.kind
 
 
-def parse_update(raw: bytes | str, bot_username: str | None = None) -> ChatUpdate:
-    """Read one update as Telegram sent it; never raises, sets `malformed` instead."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return ChatUpdate(malformed=f"not JSON: {exc}"[:300])
-    if not isinstance(data, dict):
-        return ChatUpdate(malformed="not a JSON object")
-    update = ChatUpdate(update_id=_int(data.get("update_id")))
-    update.kind = next((k for k in data if k != "update_id"), "unknown")
-    body = data.get(update.kind)
+def _read_body(update: ChatUpdate, body: object, bot_username: str | None) -> None:
+    """The update's one field: a message (or an edit), a button tap, or something else."""
     if not isinstance(body, dict):
         update.malformed = f"{update.kind} is not an object"
     elif update.kind in MESSAGE_KINDS:
@@ -181,6 +176,19 @@ def parse_update(raw: bytes | str, bot_username: str | None = None) -> ChatUpdat
         _read_callback(update, body)
     else:
         _read_other(update, body)
+
+
+def parse_update(raw: bytes | str, bot_username: str | None = None) -> ChatUpdate:
+    """Read one update as Telegram sent it; never raises, sets `malformed` instead."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return ChatUpdate(malformed=f"not JSON: {exc}"[:300])
+    if not isinstance(data, dict):
+        return ChatUpdate(malformed="not a JSON object")
+    update = ChatUpdate(update_id=_int(data.get("update_id")))
+    update.kind = next((k for k in data if k != "update_id"), "unknown")
+    _read_body(update, data.get(update.kind), bot_username)
     if update.update_id is None and not update.malformed:
         update.malformed = "no update_id"
     return update

@@ -171,12 +171,15 @@ async def _status(job: Turn) -> dict:
     if not items:
         return reply(job, "status_empty")
     lines = [say(lang, "status_head")]
-    for item in items:
-        where = _where(lang, item, briefs.get(item.brief_id))
-        big = say(lang, "status_too_large") if "media_too_large" in (item.flags or []) else ""
-        lines.append(f"#{item.id} {_what(lang, [m for _, _, m in media[item.id]])} → "
-                     f"{where}{big}")
+    lines += [_status_line(lang, item, [m for _, _, m in media[item.id]],
+                           briefs.get(item.brief_id)) for item in items]
     return reply(job, text="\n".join(lines))
+
+
+def _status_line(lang: str, item: Item, media: list, brief: Brief | None) -> str:
+    """"#12 video → HLH-… “title”", and a word when its file was too large."""
+    big = say(lang, "status_too_large") if "media_too_large" in (item.flags or []) else ""
+    return f"#{item.id} {_what(lang, media)} → {_where(lang, item, brief)}{big}"
 
 
 def _where(lang: str, item: Item, brief: Brief | None) -> str:
@@ -283,16 +286,22 @@ async def callback(job: Turn) -> dict:
             "brief_id": brief.id}
 
 
+def _was_offered(job: Turn, item: Item | None, brief_id: int, recent: list[int]) -> bool:
+    """The buttons name this chat's own briefs (or the item's candidates): a tap naming
+    another chat's item, or a brief never offered, is forged."""
+    if item is None or item.channel != job.transport.name or item.chat_id != job.update.chat_id:
+        return False
+    return brief_id in recent + [c.get("brief_id") for c in (item.candidates or [])]
+
+
 async def _choose(job: Turn, item_id: int, brief_id: int) -> tuple[str, Brief | None]:
+    """File the item under the brief tapped: the outcome's text key, and the brief if filed."""
     async with job.ctx.db.reader()() as session:
         item = await session.get(Item, item_id)
         brief = await session.get(Brief, brief_id)
         offered = [b.id for b in await chat_briefs(session, job.transport.name,
                                                    job.update.chat_id, OFFERED)]
-    offered += [c.get("brief_id") for c in (item.candidates or [])] if item else []
-    # The buttons name this chat's own briefs: a tap naming another item or brief is forged.
-    if item is None or brief is None or item.chat_id != job.update.chat_id or (
-            brief_id not in offered):
+    if brief is None or not _was_offered(job, item, brief_id, offered):
         return "choice_gone", None
     if item.status == "matched" and item.brief_id == brief_id:
         return "assigned", brief  # tapped twice, or a retry
