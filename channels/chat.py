@@ -186,7 +186,8 @@ class ChatTransport(Protocol):
     - `download_limit`: the largest file `download` can fetch, in bytes (None: no limit);
     - `reply_window`: how long after a person's last message free-form replies may go to
       them (None: always); outside it the core does not send (see `may_send`);
-    - `max_choices`: how many Choices a reply may carry (Telegram: 4, WhatsApp buttons: 3).
+    - `max_choices`: how many Choices a reply may carry (Telegram: 4; WhatsApp: 3 as reply
+      buttons, or up to 10 as a list — the transport picks the widget for the count).
     """
 
     name: str
