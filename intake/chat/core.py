@@ -16,7 +16,7 @@ from intake.chat.outbox import Outbox
 from intake.chat.turn import PROBLEMS, Fetched, Turn, features_of, problems
 from intake.context import Context
 from intake.pipeline.analyse import Analysis, MatchOptions
-from intake.pipeline.worker import Processor, _apply_verdict
+from intake.pipeline.worker import Processor, apply_verdict
 from parsers.policy import DEFAULT_POLICY
 from store.chats import (
     HANDLED,
@@ -243,7 +243,7 @@ class Job(Turn):
             if target.status not in ("matched", "unmatched") or target.rule == "coordinator":
                 return None  # a coordinator's decision stands
             before = {"status": target.status, "brief_id": target.brief_id}
-            _apply_verdict(target, verdict, list(target.flags))
+            apply_verdict(target, verdict, list(target.flags))
             if before == {"status": target.status, "brief_id": target.brief_id}:
                 return None
             add_event(session, "intake", "updated_by_chat", target.id, target.brief_id,

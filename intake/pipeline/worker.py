@@ -317,7 +317,7 @@ class Processor:
             item.sender = features.get("sender")
             item.subject = (features.get("subject") or "")[:2000]
             item.language = features.get("language")
-            _apply_verdict(item, verdict, analysis.flags)
+            apply_verdict(item, verdict, analysis.flags)
             item.error, item.worker, item.worker_until = None, None, None
             item.processed_at = utcnow()
             add_event(session, "intake", item.status, item_id, verdict.get("brief_id"),
@@ -402,7 +402,7 @@ class Processor:
             item = await session.get(Item, item_id)
             if item.status != "unmatched":  # a coordinator settled it meanwhile
                 return 0
-            _apply_verdict(item, verdict, [f for f in item.flags if f not in verdict["flags"]])
+            apply_verdict(item, verdict, [f for f in item.flags if f not in verdict["flags"]])
             if item.status == "matched":
                 add_event(session, "intake", "rematched", item_id, item.brief_id,
                           rule=item.rule, confidence=item.confidence)
@@ -411,7 +411,7 @@ class Processor:
         return 0
 
 
-def _apply_verdict(item: Item, verdict: dict, flags: list[str]) -> None:
+def apply_verdict(item: Item, verdict: dict, flags: list[str]) -> None:
     item.status = verdict["status"]
     item.brief_id = verdict.get("brief_id")
     item.rule = verdict.get("rule")
