@@ -412,6 +412,7 @@ class Processor:
 
 
 def apply_verdict(item: Item, verdict: dict, flags: list[str]) -> None:
+    """Write a verdict (status, brief, rule, confidence, candidates) and flags on the item."""
     item.status = verdict["status"]
     item.brief_id = verdict.get("brief_id")
     item.rule = verdict.get("rule")
