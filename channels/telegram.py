@@ -1,4 +1,6 @@
-"""Telegram transport (python-telegram-bot): updates made durable through accept, replies out."""
+"""Telegram transport (python-telegram-bot): updates made durable through accept, replies out.
+
+TelegramChannel is the chat core's first ChatTransport (channels/chat.py)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,15 @@ from telegram.helpers import create_deep_linked_url
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from channels.chat import (
+    ChatFailure,
+    ChatFile,
+    ChatReply,
+    Choice,
+    Downloaded,
+    RateLimited,
+)
+from channels.chat import FileTooBig as ChatFileTooBig
 from channels.contract import (
     TELEGRAM_UPDATE,
     Accept,
@@ -41,6 +52,11 @@ from channels.contract import (
 
 log = logging.getLogger(__name__)
 
+CHANNEL = "telegram"  # RawItem.channel of updates, and the chat core's name for this app
+ID_PREFIX = "tg"  # senders "tg:<user id>", contacts, message keys "tg:<chat id>:<message id>"
+# Update fields that are a new message (not an edit), as the envelope's "kind" says.
+MESSAGE_KINDS = frozenset({"message", "channel_post", "business_message"})
+MAX_CHOICES = 4  # buttons under a reply ("which practice is this for?"): one per row
 CLOUD_API = "https://api.telegram.org"
 CLOUD_DOWNLOAD_LIMIT = int(FileSizeLimit.FILESIZE_DOWNLOAD)  # getFile refuses more (20 MB)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -76,15 +92,15 @@ class BotIdentity:
         return create_deep_linked_url(self.username, payload)
 
 
-class TelegramFailure(Exception):
+class TelegramFailure(ChatFailure):
     """A Bot API call failed; `retry_after` is set when trying again later may work."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+
+class TelegramRateLimited(TelegramFailure, RateLimited):
+    """The Bot API answered 429 even after the rate limiter waited and retried."""
 
 
-class FileTooBig(TelegramFailure):
+class FileTooBig(TelegramFailure, ChatFileTooBig):
     """The Bot API will not hand this file to a bot (over 20 MB on the cloud API)."""
 
 
@@ -112,6 +128,11 @@ def envelope(update: object) -> dict:
         "message_id": message.get("message_id"),
         "media_group_id": message.get("media_group_id"),
     }
+    return _plain(found)
+
+
+def _plain(found: dict) -> dict:
+    """Only strings and numbers kept; ids as strings, the message id as a number."""
     plain = (str, int)
     found = {k: v for k, v in found.items() if isinstance(v, plain) and not isinstance(v, bool)}
     for key in ("chat_id", "user_id", "media_group_id"):
@@ -134,7 +155,7 @@ def raw_item(raw: bytes, bot_id: str) -> RawItem:
 def _raw_item(raw: bytes, data: object, bot_id: str) -> RawItem:
     update_id = _dict(data).get("update_id")
     external = f"{bot_id}:{update_id}" if type(update_id) is int else None
-    return RawItem("telegram", raw, TELEGRAM_UPDATE, external,
+    return RawItem(CHANNEL, raw, TELEGRAM_UPDATE, external,
                    {"bot_id": bot_id, **envelope(data)})
 
 
@@ -221,7 +242,16 @@ class _Stored(asyncio.Queue):
 
 
 class TelegramChannel:
-    """Receives updates by long polling (or sets the webhook), and sends replies."""
+    """Receives updates by long polling (or sets the webhook), and sends replies: the chat
+    core's ChatTransport for Telegram."""
+
+    name = CHANNEL
+    id_prefix = ID_PREFIX
+    app_name = "Telegram"
+    content_type = TELEGRAM_UPDATE
+    message_kinds = MESSAGE_KINDS
+    max_choices = MAX_CHOICES
+    reply_window = None  # a bot may write to a chat whenever it likes
 
     def __init__(self, options: TelegramOptions, accept_many: AcceptMany) -> None:
         self.options = options
@@ -304,30 +334,45 @@ class TelegramChannel:
 
     # -- sending --------------------------------------------------------------------------
 
-    async def send(self, chat_id: str, text: str, *, reply_to: int | None = None,
-                   buttons: Sequence[tuple[str, str]] = ()) -> int:
+    @property
+    def handle(self) -> str | None:
+        """The bot's @username (without @), once connected."""
+        return self.identity.username if self.identity else None
+
+    @property
+    def download_limit(self) -> int | None:
+        return self.options.download_limit
+
+    def deep_link(self, payload: str) -> str | None:
+        """https://t.me/<bot>?start=<payload>, once the bot's name is known."""
+        return self.identity.deep_link(payload) if self.identity else None
+
+    def file_details(self, file: ChatFile) -> dict:
+        return {"telegram_file_id": file.file_id, "telegram_kind": file.kind,
+                "bot_id": self.options.bot_id}
+
+    async def send(self, reply: ChatReply) -> int:
         """Send text (split at Telegram's limit); returns the last message's id."""
-        markup = None
-        if buttons:
-            markup = InlineKeyboardMarkup(
-                [[InlineKeyboardButton(label, callback_data=data)] for label, data in buttons])
-        parts = _split(text, MessageLimit.MAX_TEXT_LENGTH)
+        markup = _keyboard(reply.choices)
+        parts = _split(reply.text, MessageLimit.MAX_TEXT_LENGTH)
         sent_id = 0
         for number, part in enumerate(parts, 1):
             last = number == len(parts)
-            params = ReplyParameters(reply_to, allow_sending_without_reply=True) if (
-                reply_to and number == 1) else None
+            params = ReplyParameters(reply.reply_to, allow_sending_without_reply=True) if (
+                reply.reply_to and number == 1) else None
             message = await self._call(self.bot.send_message(
-                int(chat_id), part, reply_parameters=params, reply_markup=markup if last else None))
+                int(reply.chat_id), part, reply_parameters=params,
+                reply_markup=markup if last else None))
             sent_id = message.message_id
         return sent_id
 
-    async def answer_callback(self, callback_id: str, text: str) -> None:
-        await self._call(self.bot.answer_callback_query(callback_id, text[:200]))
+    async def answer_choice(self, choice_id: str, text: str) -> None:
+        await self._call(self.bot.answer_callback_query(choice_id, text[:200]))
 
-    async def download(self, file_id: str, spool: Path, limit: int | None) -> Path:
+    async def download(self, file: ChatFile, spool: Path) -> Downloaded:
         """Fetch one file into the spool folder; FileTooBig when the Bot API won't give it."""
-        tg_file = await self._call(self.bot.get_file(file_id, read_timeout=30))
+        limit = self.download_limit
+        tg_file = await self._call(self.bot.get_file(file.file_id, read_timeout=30))
         if limit is not None and tg_file.file_size and tg_file.file_size > limit:
             raise FileTooBig(f"{tg_file.file_size} bytes")
         spool.mkdir(parents=True, exist_ok=True)
@@ -335,24 +380,27 @@ class TelegramChannel:
         os.close(fd)
         target = Path(name)
         try:
-            local = tg_file.file_path and Path(tg_file.file_path).is_absolute()
-            if self.options.local_mode and local:
-                # A --local server hands out a path on a shared disk: copy it off the loop.
-                await asyncio.to_thread(shutil.copyfile, tg_file.file_path, target)
-            else:
-                data = await self._call(tg_file.download_as_bytearray(read_timeout=120))
-                await asyncio.to_thread(target.write_bytes, data)
+            await self._fetch_into(tg_file, target)
         except BaseException:
             target.unlink(missing_ok=True)
             raise
-        return target
+        return Downloaded(target, target.stat().st_size)
+
+    async def _fetch_into(self, tg_file: object, target: Path) -> None:
+        local = tg_file.file_path and Path(tg_file.file_path).is_absolute()
+        if self.options.local_mode and local:
+            # A --local server hands out a path on a shared disk: copy it off the loop.
+            await asyncio.to_thread(shutil.copyfile, tg_file.file_path, target)
+        else:
+            data = await self._call(tg_file.download_as_bytearray(read_timeout=120))
+            await asyncio.to_thread(target.write_bytes, data)
 
     async def _call(self, call: Awaitable) -> object:
         """Run a Bot API call; its errors become TelegramFailure (the one place they map)."""
         try:
             return await call
         except RetryAfter as exc:  # the rate limiter already waited and retried
-            raise TelegramFailure(str(exc), _seconds(exc)) from exc
+            raise TelegramRateLimited(str(exc), _seconds(exc)) from exc
         except BadRequest as exc:
             if "too big" in exc.message.lower():
                 raise FileTooBig(exc.message) from exc
@@ -370,6 +418,14 @@ def _seconds(exc: RetryAfter) -> float:
         warnings.simplefilter("ignore", PTBDeprecationWarning)
         value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _keyboard(choices: Sequence[Choice]) -> InlineKeyboardMarkup | None:
+    """One button per row, each sending its data back as a callback query."""
+    if not choices:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(c.label, callback_data=c.data)] for c in choices])
 
 
 def _split(text: str, limit: int) -> list[str]:

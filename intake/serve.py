@@ -89,7 +89,7 @@ async def start_worker_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitS
 
 
 async def start_telegram_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitStack) -> None:
-    from intake.chat.core import start_telegram  # python-telegram-bot loads only when used
+    from intake.chat_apps.telegram import start_telegram  # python-telegram-bot loads when used
 
     await start_telegram(ctx, stop, stack)
 

@@ -1,8 +1,12 @@
-"""Queries of the Telegram side: chats and their state, chat items, file ids, pending replies."""
+"""Queries of the chat apps: chats and their state, chat items, file ids, pending replies.
+
+Every query of items or replies names its `channel` (the chat app's item channel,
+e.g. "telegram"): one chat core serves several apps."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Collection
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -10,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import Brief, Chat, Item, Media, Outbound, utcnow
 
-CHANNEL = "telegram"
+CHAT_CHANNELS = ("telegram",)  # item channels that are chat apps (a new app adds its name)
 HANDLED = "handled"  # a command, a conversation step or a part merged into another item
 
 
@@ -34,38 +38,42 @@ async def chat_row(session: AsyncSession, chat_id: str) -> Chat:
     return chat
 
 
-async def earlier_pending(session: AsyncSession, chat_id: str, item_id: int) -> int | None:
+async def earlier_pending(session: AsyncSession, channel: str, chat_id: str,
+                          item_id: int) -> int | None:
     """An item of this chat received before `item_id` and not processed yet, if any."""
     return await session.scalar(
         select(Item.id)
-        .where(Item.chat_id == chat_id, Item.channel == CHANNEL, Item.id < item_id,
+        .where(Item.chat_id == chat_id, Item.channel == channel, Item.id < item_id,
                Item.status == "received")
         .order_by(Item.id).limit(1)
     )
 
 
-def _kind(kinds: tuple[str, ...]):  # noqa: ANN202 - a SQL expression
-    return Item.source["kind"].as_string().in_(kinds)
+def _kind(kinds: Collection[str]):  # noqa: ANN202 - a SQL expression
+    return Item.source["kind"].as_string().in_(sorted(kinds))
 
 
-async def item_for_message(session: AsyncSession, chat_id: str, message_id: int) -> Item | None:
-    """The item of a chat message (not of an edit of it)."""
+async def item_for_message(session: AsyncSession, channel: str, kinds: Collection[str],
+                           chat_id: str, message_id: int | str) -> Item | None:
+    """The item of a chat message (its update's source kind one of `kinds`: not an edit)."""
+    found = Item.source["message_id"]
+    same = (found.as_integer() == message_id if isinstance(message_id, int)
+            else found.as_string() == message_id)
     return await session.scalar(
         select(Item)
-        .where(Item.chat_id == chat_id, Item.channel == CHANNEL,
-               Item.source["message_id"].as_integer() == message_id,
-               _kind(("message", "channel_post", "business_message")))
+        .where(Item.chat_id == chat_id, Item.channel == channel,
+               same, _kind(kinds))
         .order_by(Item.id).limit(1)
     )
 
 
-async def album_first(session: AsyncSession, chat_id: str, group: str) -> int | None:
+async def album_first(session: AsyncSession, channel: str, kinds: Collection[str],
+                      chat_id: str, group: str) -> int | None:
     """The first item of an album (media_group_id): the one the other parts join."""
     return await session.scalar(
         select(func.min(Item.id))
-        .where(Item.chat_id == chat_id, Item.channel == CHANNEL,
-               Item.source["media_group_id"].as_string() == group,
-               _kind(("message", "channel_post", "business_message")))
+        .where(Item.chat_id == chat_id, Item.channel == channel,
+               Item.source["media_group_id"].as_string() == group, _kind(kinds))
     )
 
 
@@ -74,40 +82,42 @@ async def media_by_external_id(session: AsyncSession, external_id: str) -> Media
 
 
 async def note_external_id(session: AsyncSession, media: Media, external_id: str) -> None:
-    """Remember Telegram's file_unique_id on a stored medium, unless another row holds it."""
+    """Remember a chat app's id of a file on a stored medium, unless another row holds it."""
     if media.external_id or await media_by_external_id(session, external_id) is not None:
         return
     media.external_id = external_id
 
 
-async def waiting_items(session: AsyncSession, chat_id: str, before: int, limit: int = 20,
-                        days: int = 7) -> list[Item]:
+async def waiting_items(session: AsyncSession, channel: str, chat_id: str, before: int,
+                        limit: int = 20, days: int = 7) -> list[Item]:
     """A chat's recent items left unmatched (we asked for their code), oldest first."""
     return list(await session.scalars(
         select(Item)
-        .where(Item.chat_id == chat_id, Item.channel == CHANNEL, Item.status == "unmatched",
+        .where(Item.chat_id == chat_id, Item.channel == channel, Item.status == "unmatched",
                Item.id < before, Item.received_at > utcnow() - timedelta(days=days))
         .order_by(Item.id.desc()).limit(limit)
     ))[::-1]
 
 
-async def chat_items(session: AsyncSession, chat_id: str, limit: int = 10) -> list[Item]:
+async def chat_items(session: AsyncSession, channel: str, chat_id: str,
+                     limit: int = 10) -> list[Item]:
     """What a chat sent, newest first (commands and merged parts left out)."""
     return list(await session.scalars(
         select(Item)
-        .where(Item.chat_id == chat_id, Item.channel == CHANNEL, Item.status != HANDLED)
+        .where(Item.chat_id == chat_id, Item.channel == channel, Item.status != HANDLED)
         .order_by(Item.id.desc()).limit(limit)
     ))
 
 
-async def chat_briefs(session: AsyncSession, chat_id: str, limit: int = 4) -> list[Brief]:
+async def chat_briefs(session: AsyncSession, channel: str, chat_id: str,
+                      limit: int = 4) -> list[Brief]:
     """The briefs a chat has used lately: the one it is bound to, those its items went to,
     those it created with /new."""
     chat = await get_chat(session, chat_id)
     ids = [chat.brief_id] if chat is not None and chat.brief_id else []
     rows = await session.execute(
         select(Item.brief_id)
-        .where(Item.chat_id == chat_id, Item.channel == CHANNEL, Item.brief_id.is_not(None))
+        .where(Item.chat_id == chat_id, Item.channel == channel, Item.brief_id.is_not(None))
         .group_by(Item.brief_id).order_by(func.max(Item.id).desc()).limit(limit)
     )
     ids += [brief_id for (brief_id,) in rows if brief_id not in ids]
@@ -117,13 +127,15 @@ async def chat_briefs(session: AsyncSession, chat_id: str, limit: int = 4) -> li
     return [briefs[i] for i in ids if i in briefs][:limit]
 
 
-async def brief_of_message(session: AsyncSession, chat_id: str, message_id: int) -> int | None:
-    """The brief of a chat message: our reply that named it, or the user's matched item."""
+async def brief_of_message(session: AsyncSession, channel: str, kinds: Collection[str],
+                           key: str, chat_id: str, message_id: int | str) -> int | None:
+    """The brief of a chat message: our reply that named it (sent as `key`), or the user's
+    matched item."""
     ours = await session.scalar(
-        select(Outbound.brief_id).where(Outbound.message_id == f"tg:{chat_id}:{message_id}"))
+        select(Outbound.brief_id).where(Outbound.channel == channel, Outbound.message_id == key))
     if ours is not None:
         return ours
-    item = await item_for_message(session, chat_id, message_id)
+    item = await item_for_message(session, channel, kinds, chat_id, message_id)
     if item is None:
         return None
     if item.status == HANDLED and (item.features or {}).get("merged_into"):
@@ -134,17 +146,17 @@ async def brief_of_message(session: AsyncSession, chat_id: str, message_id: int)
 # -- replies (an outbox: a reply is recorded first, then sent, so none is lost) -------------
 
 
-async def reply_for_item(session: AsyncSession, item_id: int) -> Outbound | None:
+async def reply_for_item(session: AsyncSession, channel: str, item_id: int) -> Outbound | None:
     return await session.scalar(
-        select(Outbound).where(Outbound.item_id == item_id, Outbound.channel == CHANNEL))
+        select(Outbound).where(Outbound.item_id == item_id, Outbound.channel == channel))
 
 
-async def queue_reply(session: AsyncSession, item_id: int, chat_id: str,
+async def queue_reply(session: AsyncSession, channel: str, item_id: int, chat_id: str,
                       brief_id: int | None) -> bool:
     """Record that an item is owed a reply; False when it already has one (reprocessing)."""
-    if await reply_for_item(session, item_id) is not None:
+    if await reply_for_item(session, channel, item_id) is not None:
         return False
-    session.add(Outbound(item_id=item_id, brief_id=brief_id, channel=CHANNEL,
+    session.add(Outbound(item_id=item_id, brief_id=brief_id, channel=channel,
                          recipient=chat_id, day=utcnow().date().isoformat(), status="pending"))
     return True
 
@@ -156,29 +168,37 @@ async def queue_filed_later(session: AsyncSession, item: Item) -> None:
     """Owe the item's chat a word that a coordinator filed it (replacing one not yet sent:
     a chat hears where its item ended up, not every step on the way)."""
     for row in await session.scalars(select(Outbound).where(
-            Outbound.item_id == item.id, Outbound.channel == CHANNEL,
+            Outbound.item_id == item.id, Outbound.channel == item.channel,
             Outbound.status == "pending", Outbound.reason == FILED_LATER)):
         row.status = "suppressed"
-    session.add(Outbound(item_id=item.id, brief_id=item.brief_id, channel=CHANNEL,
+    session.add(Outbound(item_id=item.id, brief_id=item.brief_id, channel=item.channel,
                          recipient=item.chat_id, day=utcnow().date().isoformat(),
                          status="pending", reason=FILED_LATER))
 
 
-async def pending_replies(session: AsyncSession, limit: int = 50,
+async def pending_replies(session: AsyncSession, channel: str, limit: int = 50,
                           max_age: timedelta = timedelta(days=1)) -> list[Outbound]:
     return list(await session.scalars(
         select(Outbound)
-        .where(Outbound.channel == CHANNEL, Outbound.status == "pending",
+        .where(Outbound.channel == channel, Outbound.status == "pending",
                Outbound.at > utcnow() - max_age)
         .order_by(Outbound.id).limit(limit)
     ))
 
 
-async def expire_replies(session: AsyncSession, max_age: timedelta = timedelta(days=1)) -> int:
+async def expire_replies(session: AsyncSession, channel: str,
+                         max_age: timedelta = timedelta(days=1)) -> int:
     """Replies owed for more than a day are not sent any more: the chat has moved on."""
     stale = list(await session.scalars(
-        select(Outbound).where(Outbound.channel == CHANNEL, Outbound.status == "pending",
+        select(Outbound).where(Outbound.channel == channel, Outbound.status == "pending",
                                Outbound.at <= utcnow() - max_age)))
     for row in stale:
         row.status, row.reason = "failed", "expired before it could be sent"
     return len(stale)
+
+
+async def last_heard(session: AsyncSession, channel: str, chat_id: str) -> datetime | None:
+    """When a chat last sent us anything (for apps that only let a bot answer for a while)."""
+    return await session.scalar(
+        select(func.max(Item.received_at)).where(Item.channel == channel,
+                                                 Item.chat_id == chat_id))

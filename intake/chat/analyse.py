@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from channels.chat import ChatUpdate, UpdateParser
 from intake.pipeline.analyse import SNIFF_BYTES, MatchOptions, SpooledFile, rematch
-from parsers.chat import ChatUpdate, parse_update
 from parsers.links import find_video_links
 from parsers.sniff import safe_filename, sniff
 from store.blobs import sha256_file
 
 
-def read_update(raw_path: str, bot_username: str | None) -> ChatUpdate:
-    return parse_update(Path(raw_path).read_bytes(), bot_username)
+def read_update(parse: UpdateParser, raw_path: str, handle: str | None) -> ChatUpdate:
+    """A large stored update read by the app's parser (a module-level function: picklable)."""
+    return parse(Path(raw_path).read_bytes(), handle)
 
 
 def match_update(features: dict, extra: list[dict], options: MatchOptions) -> tuple[dict, list]:

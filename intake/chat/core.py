@@ -1,24 +1,22 @@
-"""The intake side of Telegram: what a stored update means, its files, its match, its reply."""
+"""The chat core's analyser: what a stored chat update means, its files, its match, its reply.
+
+Written against channels/chat.py's ChatTransport; each chat app is wired in intake/chat_apps/."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from channels.contract import TELEGRAM_UPDATE
-from channels.telegram import FileTooBig, TelegramChannel, TelegramFailure, TelegramOptions
+from channels.chat import BROADCAST, ChatFailure, ChatFile, ChatTransport, FileTooBig, UpdateParser
 from intake.chat import flow as chat_flow
 from intake.chat.analyse import match_update, read_update, spooled_file
 from intake.chat.outbox import Outbox
-from intake.config import Settings
+from intake.chat.turn import PROBLEMS, Fetched, Turn, features_of, problems
 from intake.context import Context
-from intake.pipeline.accept import accept_many
-from intake.pipeline.analyse import Analysis, MatchOptions, SpooledFile
+from intake.pipeline.analyse import Analysis, MatchOptions
 from intake.pipeline.worker import Processor, _apply_verdict
-from parsers.chat import ChatMedia, ChatUpdate, parse_update
 from parsers.policy import DEFAULT_POLICY
 from store.chats import (
     HANDLED,
@@ -38,85 +36,41 @@ log = logging.getLogger(__name__)
 ORDER_WAIT = 60.0  # seconds an update waits for its chat's earlier ones, then fails (retried)
 ORDER_POLL = 0.05
 INLINE_PARSE = 64 * 1024  # bytes of update JSON parsed in the event loop; more in a worker
-PROBLEMS = ("media_too_large", "media_unavailable")
 
 
 class OutOfOrder(Exception):
     """An earlier update of the same chat is still unprocessed; this one is retried later."""
 
 
-def telegram_options(settings: Settings) -> TelegramOptions:
-    return TelegramOptions(
-        token=settings.telegram_token.get_secret_value(),
-        api_url=settings.telegram_api_url,
-        local_mode=settings.telegram_local_mode,
-        webhook_url=settings.telegram_webhook_url,
-        webhook_secret=settings.telegram_webhook_secret.get_secret_value(),
-    )
-
-
-async def start_telegram(ctx: Context, stop: asyncio.Event, stack: AsyncExitStack) -> None:
-    """The "telegram" role: receive updates, analyse them in the worker, send the replies."""
-    options = telegram_options(ctx.settings)
-    if options.webhook_url and not options.webhook_secret:
-        raise SystemExit("INTAKE_TELEGRAM_WEBHOOK_URL needs INTAKE_TELEGRAM_WEBHOOK_SECRET "
-                         "(1-256 characters of A-Z, a-z, 0-9, _ and -)")
-    channel = TelegramChannel(options, lambda raws: accept_many(ctx, raws))
-    intake = ChatIntake(ctx, channel)
-    intake.install()
-    await channel.start()
-    outbox_stop = asyncio.Event()
-    outbox = asyncio.create_task(intake.outbox.run(outbox_stop), name="telegram-outbox")
-
-    async def close() -> None:
-        await channel.stop_receiving()
-        outbox_stop.set()
-        await outbox
-        await channel.close()
-
-    stack.push_async_callback(close)
-
-
-@dataclass
-class Fetched:
-    """One file of a message after trying to get it from Telegram."""
-
-    medium: ChatMedia
-    name: str  # the name it is linked under
-    spooled: SpooledFile | None = None  # downloaded now, waiting for the blob store
-    media_id: int | None = None  # stored before (the same file_unique_id)
-    problem: str | None = None  # one of PROBLEMS: the file is recorded, not stored
-    reason: str = ""
-
-
 class ChatIntake:
-    """Analyses Telegram items for the worker and owes each a reply (through the outbox)."""
+    """Analyses one chat app's items for the worker and owes each a reply (the outbox)."""
 
-    def __init__(self, ctx: Context, channel: TelegramChannel) -> None:
+    def __init__(self, ctx: Context, transport: ChatTransport, parse: UpdateParser) -> None:
         self.ctx = ctx
-        self.channel = channel
-        self.outbox = Outbox(ctx, channel)
+        self.transport = transport
+        self.parse = parse
+        self.outbox = Outbox(ctx, transport)
 
     def install(self) -> None:
-        self.ctx.analysers[TELEGRAM_UPDATE] = self.analyse
+        """Become the worker's analyser for the app's content type, and hook the outbox."""
+        self.ctx.analysers[self.transport.content_type] = self.analyse
         self.ctx.after_process.append(self.outbox.after_process)
-
-    @property
-    def username(self) -> str | None:
-        return self.channel.identity.username if self.channel.identity else None
 
     async def analyse(self, processor: Processor, item: Item, raw_path: Path, extra: list[dict],
                       options: MatchOptions) -> Analysis:
-        """The worker's analyser for TELEGRAM_UPDATE items (one chat's items in order)."""
+        """The worker's analyser for the app's items (one chat's items in order)."""
+        handle = self.transport.handle
         if item.raw_size <= INLINE_PARSE:
             # An update is a few kilobytes of JSON: reading it here costs less than the trip
             # to a worker process. Anything larger (an odd webhook body) goes there.
-            update = parse_update(await asyncio.to_thread(raw_path.read_bytes), self.username)
+            update = self.parse(await asyncio.to_thread(raw_path.read_bytes), handle)
         else:
-            update = await processor.in_pool(read_update, str(raw_path), self.username)
+            update = await processor.in_pool(read_update, self.parse, str(raw_path), handle)
         chat = await self._in_order(item)
-        analysis = await Job(self, processor, item, update, chat, extra, options).run()
-        if update.chat_type == "channel":  # a reply there would be a post to all its readers
+        job = Job(ctx=self.ctx, transport=self.transport, item=item, update=update, chat=chat,
+                  outbox=self.outbox, processor=processor, extra=extra, options=options)
+        analysis = await job.run()
+        if update.chat_type == BROADCAST:  # a reply there would be a post to all its readers
             analysis.features["reply"] = None
         if analysis.features.get("reply"):
             self.outbox.owed(item.id, item.chat_id, analysis.features["reply"])
@@ -132,7 +86,8 @@ class ChatIntake:
         deadline = loop.time() + ORDER_WAIT
         while True:
             async with self.ctx.db.reader()() as session:
-                earlier = await earlier_pending(session, item.chat_id, item.id)
+                earlier = await earlier_pending(session, self.transport.name, item.chat_id,
+                                                item.id)
                 if earlier is None:
                     return await get_chat(session, item.chat_id)
             if loop.time() > deadline:
@@ -141,27 +96,21 @@ class ChatIntake:
 
 
 @dataclass
-class Job:
+class Job(Turn):
     """One update being analysed, with what every step of it needs."""
 
-    intake: ChatIntake
+    outbox: Outbox
     processor: Processor
-    item: Item
-    update: ChatUpdate
-    chat: Chat | None  # the chat's row as its earlier items left it (None: never seen)
     extra: list[dict]
     options: MatchOptions
 
-    @property
-    def ctx(self) -> Context:
-        return self.intake.ctx
-
     def features(self, role: str, **more: object) -> dict:
-        u = self.update
-        features = u.features().to_json()
+        u, name = self.update, self.transport.name
+        features = features_of(u, name, self.transport.id_prefix).to_json()
         features.update(role=role, kind=u.kind, chat_type=u.chat_type, user_name=u.user_name,
                         media_group_id=u.media_group_id, forward=u.forward,
-                        reply_to_message=u.reply_to, telegram_message_id=u.message_id)
+                        reply_to_message=u.reply_to)
+        features[f"{name}_message_id"] = u.message_id  # the app's own id, for people
         features.update(more)
         return features
 
@@ -169,7 +118,7 @@ class Job:
         u = self.update
         if u.malformed:
             return self.malformed()
-        if u.kind == "callback_query":
+        if u.is_choice:
             return self.handled("callback", await chat_flow.callback(self))
         if not u.is_message or u.for_other_bot:
             return self.handled("service")
@@ -179,9 +128,16 @@ class Job:
             return self.handled("command", await chat_flow.command(self))
         if chat_flow.is_answer(self):
             return self.handled("answer", await chat_flow.answer(self))
+        return await self.message()
+
+    async def message(self) -> Analysis:
+        """A new message that is not a command: an album's later part, or content."""
+        u = self.update
         if u.media_group_id:
             async with self.ctx.db.reader()() as session:
-                first = await album_first(session, u.chat_id, u.media_group_id)
+                first = await album_first(session, self.transport.name,
+                                          self.transport.message_kinds, u.chat_id,
+                                          u.media_group_id)
             if first is not None and first != self.item.id:
                 return await self.album_part(first)
         if not u.text and not u.media:
@@ -226,8 +182,9 @@ class Job:
     async def edit(self) -> Analysis:
         """An edited message updates the item of the message it edits."""
         async with self.ctx.db.reader()() as session:
-            original = await item_for_message(session, self.update.chat_id,
-                                              self.update.message_id)
+            original = await item_for_message(session, self.transport.name,
+                                              self.transport.message_kinds,
+                                              self.update.chat_id, self.update.message_id)
         if original is None:  # we never had the original: the edit stands for it
             return await self.content()
         target, append = original.id, False
@@ -252,7 +209,9 @@ class Job:
             if bound:
                 found.append(await _candidate(session, bound, "chat bound to {ref}"))
             if u.reply_to and u.chat_id:
-                brief_id = await brief_of_message(session, u.chat_id, u.reply_to)
+                brief_id = await brief_of_message(
+                    session, self.transport.name, self.transport.message_kinds,
+                    self.message_key(u.reply_to), u.chat_id, u.reply_to)
                 if brief_id is not None:
                     found.append(await _candidate(
                         session, brief_id, "reply to a message filed under {ref}"))
@@ -296,34 +255,43 @@ class Job:
     async def fetch_media(self) -> list[Fetched]:
         return [await self._fetch(medium, n) for n, medium in enumerate(self.update.media, 1)]
 
-    async def _fetch(self, medium: ChatMedia, number: int) -> Fetched:
+    async def _fetch(self, medium: ChatFile, number: int) -> Fetched:
+        """A file stored before (the same unique_id), or downloaded now, or why not."""
         name = medium.file_name or f"{medium.kind}-{self.update.message_id}-{number}"
-        async with self.ctx.db.reader()() as session:
-            known = await media_by_external_id(session, medium.file_unique_id)
-        if known is not None and (known.sha256 is None or await self.ctx.blobs.exists(
-                known.sha256)):
-            problem = next((f for f in known.flags or [] if f in PROBLEMS), None)
-            return Fetched(medium, name, media_id=known.id, problem=problem)
-        limit = self.intake.channel.options.download_limit
+        known = await self._known(medium, name)
+        if known is not None:
+            return known
+        limit = self.transport.download_limit
         if limit is not None and medium.file_size and medium.file_size > limit:
             return Fetched(medium, name, problem="media_too_large")
         try:
-            path = await self.intake.channel.download(medium.file_id, self.ctx.settings.spool_dir,
-                                                    limit)
+            got = await self.transport.download(medium, self.ctx.settings.spool_dir)
         except FileTooBig:
             return Fetched(medium, name, problem="media_too_large")
-        except TelegramFailure as exc:
+        except ChatFailure as exc:
             if exc.retry_after is not None:
                 raise  # the network, not the file: the item fails and is retried
-            log.warning("telegram file %s not available: %s", medium.file_unique_id, exc)
+            log.warning("%s file %s not available: %s", self.transport.name, medium.unique_id,
+                        exc)
             return Fetched(medium, name, problem="media_unavailable", reason=str(exc)[:500])
         spooled = await self.processor.in_pool(
-            spooled_file, str(path), medium.file_name, medium.mime, name)
+            spooled_file, str(got.path), medium.file_name, medium.mime, name)
         return Fetched(medium, name, spooled=spooled)
+
+    async def _known(self, medium: ChatFile, name: str) -> Fetched | None:
+        """The file as stored before, if its bytes are still there (or never were)."""
+        async with self.ctx.db.reader()() as session:
+            known = await media_by_external_id(session, medium.unique_id)
+        if known is None:
+            return None
+        if known.sha256 is not None and not await self.ctx.blobs.exists(known.sha256):
+            return None
+        problem = next((f for f in known.flags or [] if f in PROBLEMS), None)
+        return Fetched(medium, name, media_id=known.id, problem=problem)
 
     async def attach(self, target_id: int, fetched: list[Fetched], links: list[str]) -> None:
         """Store downloaded files by sha256 and link every file to the target item; a file
-        we could not fetch is still recorded, by its Telegram id, with why."""
+        we could not fetch is still recorded, by the app's id of it, with why."""
         if not fetched and not links:
             return
         files = [f.spooled for f in fetched if f.spooled]
@@ -334,24 +302,18 @@ class Job:
             for f in fetched:
                 if f.spooled is not None:
                     media = await media_by_key(session, f"sha256:{f.spooled.sha256}")
-                    await note_external_id(session, media, f.medium.file_unique_id)
+                    await note_external_id(session, media, f.medium.unique_id)
                     continue
                 media_id = f.media_id or (await upsert_media(session, self._unfetched(f))).id
                 await link_media(session, target_id, media_id, f.name, f.medium.mime)
 
     def _unfetched(self, f: Fetched) -> Media:
         m = f.medium
+        details = {**self.transport.file_details(m), "duration": m.duration, "reason": f.reason}
         return Media(
-            key=f"tg:{m.file_unique_id}", kind=m.declared_kind, mime=m.mime, size=m.file_size,
-            external_id=m.file_unique_id, flags=[f.problem],
-            details={"telegram_file_id": m.file_id, "telegram_kind": m.kind,
-                     "bot_id": self.intake.channel.options.bot_id, "duration": m.duration,
-                     "reason": f.reason},
+            key=f"{self.transport.id_prefix}:{m.unique_id}", kind=m.declared_kind, mime=m.mime,
+            size=m.file_size, external_id=m.unique_id, flags=[f.problem], details=details,
         )
-
-
-def problems(fetched: list[Fetched]) -> list[str]:
-    return sorted({f.problem for f in fetched if f.problem})
 
 
 async def _candidate(session, brief_id: int, evidence: str) -> dict:  # noqa: ANN001

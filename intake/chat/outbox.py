@@ -1,4 +1,5 @@
-"""Replies to Telegram items: owed once an item is processed, then sent; none lost or doubled."""
+"""Replies to one chat app's items: owed once an item is processed, then sent; none lost or
+doubled."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ from itertools import groupby
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.telegram import TelegramChannel, TelegramFailure
+from channels.chat import ChatFailure, ChatReply, ChatTransport, Choice, OutsideWindow, may_send
 from intake.chat.texts import say
 from intake.context import Context
-from intake.pipeline.worker import _wait_any
+from intake.pipeline.waiting import wait_any
 from intake.review.actions import notice_due_in, still_filed
-from store.chats import CHANNEL, FILED_LATER, expire_replies, pending_replies, queue_reply
-from store.models import Brief, Item, Outbound
+from store.chats import FILED_LATER, expire_replies, last_heard, pending_replies, queue_reply
+from store.models import Brief, Item, Outbound, utcnow
 
 log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 30.0  # look for owed replies this often even when nothing wakes us
+OUTSIDE_WINDOW = "outside the app's reply window"  # why a reply was suppressed
 
 
 def reply_of(item: Item, max_attempts: int) -> dict | None:
@@ -50,9 +52,9 @@ async def filed_later_of(session: AsyncSession, item: Item | None,
 class Outbox:
     """The worker's hook records a reply as owed; one task sends owed replies, chat by chat."""
 
-    def __init__(self, ctx: Context, channel: TelegramChannel) -> None:
+    def __init__(self, ctx: Context, transport: ChatTransport) -> None:
         self.ctx = ctx
-        self.channel = channel
+        self.transport = transport
         self.wake = asyncio.Event()
         self._later: dict[int, float] = {}  # outbound id → loop time before which to wait
         self._owed: dict[int, tuple[str, dict]] = {}  # item id → (chat, reply), from analysis
@@ -68,40 +70,42 @@ class Outbox:
         if spec is None:  # not analysed here (another worker), or failed: read the item
             async with ctx.db.reader()() as session:
                 item = await session.get(Item, item_id)
-            if item is None or item.channel != CHANNEL:
+            if item is None or item.channel != self.transport.name:
                 return
             chat_id, spec = item.chat_id, reply_of(item, ctx.settings.max_attempts)
         if not spec or not chat_id:
             return
         async with ctx.db.writer()() as session, session.begin():
-            queued = await queue_reply(session, item_id, chat_id, spec.get("brief_id"))
+            queued = await queue_reply(session, self.transport.name, item_id, chat_id,
+                                       spec.get("brief_id"))
         if queued:
             self.wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send owed replies until `stop`; those left over are sent after the next start."""
-        await _wait_any(stop, self.channel.ready, None)
+        await wait_any(stop, self.transport.ready, None)
         if stop.is_set():
             return
+        name = self.transport.name
         try:
             async with self.ctx.db.writer()() as session, session.begin():
-                await expire_replies(session)
+                await expire_replies(session, name)
         except Exception:  # only tidying: the replies are sent all the same
-            log.exception("telegram: could not expire stale replies")
+            log.exception("%s: could not expire stale replies", name)
         while not stop.is_set():
             self.wake.clear()
             try:
                 sent, pause = await self.flush()
             except Exception:  # the database is away: try again later, never die
-                log.exception("telegram: reply outbox failed; trying again")
+                log.exception("%s: reply outbox failed; trying again", name)
                 sent, pause = 0, IDLE_SECONDS
             if not sent:
-                await _wait_any(stop, self.wake, pause)
+                await wait_any(stop, self.wake, pause)
 
     async def flush(self) -> tuple[int, float]:
         """Send what is due; returns how many were sent and how long until the next is due."""
         async with self.ctx.db.reader()() as session:
-            rows = await pending_replies(session)
+            rows = await pending_replies(session, self.transport.name)
         now = asyncio.get_running_loop().time()
         later = {r.id: self._later.get(r.id, now) - now for r in rows}
         for row in rows:
@@ -125,36 +129,55 @@ class Outbox:
         return sent
 
     async def _send(self, row: Outbound) -> bool:
-        async with self.ctx.db.reader()() as session:
-            item = await session.get(Item, row.item_id)
-            if row.reason == FILED_LATER:
-                spec = await filed_later_of(session, item, row.brief_id)
-            else:
-                spec = reply_of(item, self.ctx.settings.max_attempts) if item else None
+        """Send one owed reply; False when it must wait (this chat's later ones wait too)."""
+        spec = await self._spec(row)
+        if spec and not await self._in_window(row.recipient):
+            await self._mark(row.id, "suppressed", None, OUTSIDE_WINDOW)
+            return True
         try:
             message_id = await self._deliver(row.recipient, spec or {})
-        except TelegramFailure as exc:
+        except OutsideWindow:
+            await self._mark(row.id, "suppressed", None, OUTSIDE_WINDOW)
+            return True
+        except ChatFailure as exc:
             if exc.retry_after is not None:
                 self._later[row.id] = asyncio.get_running_loop().time() + exc.retry_after
                 return False
             await self._mark(row.id, "failed", None, str(exc)[:1000])
             return True
-        key = f"tg:{row.recipient}:{message_id}" if message_id else None
+        key = f"{self.transport.id_prefix}:{row.recipient}:{message_id}" if message_id else None
         await self._mark(row.id, "sent" if spec else "suppressed", key, None)
         return True
 
-    async def _deliver(self, chat_id: str, spec: dict) -> int | None:
+    async def _spec(self, row: Outbound) -> dict | None:
+        """What the row's reply says now (None: nothing any more)."""
+        async with self.ctx.db.reader()() as session:
+            item = await session.get(Item, row.item_id)
+            if row.reason == FILED_LATER:
+                return await filed_later_of(session, item, row.brief_id)
+            return reply_of(item, self.ctx.settings.max_attempts) if item else None
+
+    async def _in_window(self, chat_id: str) -> bool:
+        """Whether the app lets us write to this chat now (always, for most apps)."""
+        window = self.transport.reply_window
+        if window is None:
+            return True
+        async with self.ctx.db.reader()() as session:
+            heard = await last_heard(session, self.transport.name, chat_id)
+        return may_send(window, heard, utcnow())
+
+    async def _deliver(self, chat_id: str, spec: dict) -> int | str | None:
         if spec.get("callback_id"):
             try:
-                await self.channel.answer_callback(spec["callback_id"],
+                await self.transport.answer_choice(spec["callback_id"],
                                                    spec.get("callback_text") or "")
-            except TelegramFailure as exc:  # too late to answer: the text below still goes
-                log.info("telegram: callback not answered: %s", exc)
+            except ChatFailure as exc:  # too late to answer: the text below still goes
+                log.info("%s: callback not answered: %s", self.transport.name, exc)
         if not spec.get("text"):
             return None
-        buttons = [tuple(b) for b in spec.get("buttons") or []]
-        return await self.channel.send(chat_id, spec["text"], reply_to=spec.get("reply_to"),
-                                       buttons=buttons)
+        choices = [Choice(label, data) for label, data in spec.get("buttons") or []]
+        return await self.transport.send(ChatReply(chat_id, spec["text"], spec.get("reply_to"),
+                                                   choices[:self.transport.max_choices]))
 
     async def _mark(self, row_id: int, status: str, key: str | None, reason: str | None) -> None:
         self._later.pop(row_id, None)

@@ -1,4 +1,4 @@
-"""Everything the Telegram bot says, in English, French and Spanish (English when we lack one)."""
+"""Everything the chat bot says, in English, French and Spanish (English when we lack one)."""
 
 from __future__ import annotations
 
@@ -229,7 +229,7 @@ TEXTS = {"en": EN, "fr": FR, "es": ES}
 
 
 def language(code: str | None) -> str:
-    """Our language for a Telegram language code ("fr-CA" → "fr"); English when we lack it."""
+    """Our language for a chat app's language code ("fr-CA" → "fr"); English when we lack it."""
     base = (code or "").lower().replace("_", "-").split("-")[0]
     return base if base in TEXTS else "en"
 

@@ -20,8 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 async def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
     from channels.telegram import CLOUD_API, TelegramFailure, identify
-    from intake.chat.core import telegram_options
     from intake.chat.flow import example_code
+    from intake.chat_apps.telegram import telegram_options
 
     options = telegram_options(ctx.settings)
     if not options.token:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import undefer
 from channels.contract import EMAIL, TELEGRAM_UPDATE
 from intake.context import Context
 from intake.pipeline.analyse import Analysis, MatchOptions, SpooledFile, analyse_email, rematch
+from intake.pipeline.waiting import wait_any
 from intake.review.actions import Conflict, NotFound, tell_submitter
 from parsers.email import header_references
 from parsers.policy import DEFAULT_POLICY
@@ -133,7 +134,7 @@ class Processor:
             while not stop.is_set():
                 if not await self._run_once_safely():
                     self.ctx.wake.clear()
-                    await _wait_any(stop, self.ctx.wake, POLL_SECONDS)
+                    await wait_any(stop, self.ctx.wake, POLL_SECONDS)
         finally:
             heartbeat.cancel()
             self.close()
@@ -436,12 +437,3 @@ def _write_snapshot(path: Path, records: list) -> None:
     for old in path.parent.glob("briefs-*.json"):
         if old != path:
             old.unlink(missing_ok=True)
-
-
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()

@@ -10,6 +10,7 @@ from email.policy import SMTP, SMTPUTF8
 from email.utils import formatdate
 
 from intake.context import Context
+from intake.pipeline.waiting import wait_any
 from intake.replies.mailer import Relay, SendFailure, send
 from intake.replies.texts import AckContent, choose_language, guess_language, human_size, render
 from intake.review.actions import notice_due_in, still_filed
@@ -49,8 +50,6 @@ class AckOutbox:
         self._later: dict[int, tuple[float, int]] = {}  # row id → (loop time due, attempts)
 
     async def run(self, stop: asyncio.Event) -> None:
-        from intake.pipeline.worker import _wait_any
-
         while not stop.is_set():
             self.wake.clear()
             try:
@@ -58,7 +57,7 @@ class AckOutbox:
             except Exception:  # the database is away: try again later, never die
                 log.exception("acknowledgement outbox failed; trying again")
                 pause = IDLE_SECONDS
-            await _wait_any(stop, self.wake, pause)
+            await wait_any(stop, self.wake, pause)
 
     async def flush(self) -> float:
         """Send every owed row that is due; returns seconds until the next retry is due."""

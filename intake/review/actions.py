@@ -8,15 +8,14 @@ from datetime import datetime, timedelta
 from intake.context import Context
 from parsers.refcode import new_code
 from store.acks import ack_message_id, last_review_actor, queue_filed
-from store.chats import CHANNEL as CHAT
-from store.chats import queue_filed_later
+from store.chats import CHAT_CHANNELS, queue_filed_later
 from store.models import Brief, Item, utcnow
 from store.queries import add_event, brief_by_ref, events_of_item, in_hand, requeue_item
 
 ACTIONS = ("assign", "reject", "create_brief", "undo")
 UNDOABLE = ("assign", "reject", "create_brief")
 REJECT_REASONS = ("spam", "not_a_practice", "duplicate", "other")
-SENDERS = (CHAT, "submitter")  # actors that are the item's own sender: a tap, a reply
+SENDERS = (*CHAT_CHANNELS, "submitter")  # actors that are the item's own sender: a tap, a reply
 # A filing is told to the sender this long after it, so that an undo straight away (a slip)
 # is never announced; what is said is read from the item when it goes.
 FILED_NOTICE_DELAY = timedelta(seconds=60)
@@ -88,7 +87,7 @@ async def tell_submitter(ctx: Context, session, item: Item, actor: str) -> None:
     on the bot's buttons, or a reply naming a code, is answered there."""
     if actor.partition(":")[0] in SENDERS:
         return
-    if item.channel == CHAT and item.chat_id:
+    if item.channel in CHAT_CHANNELS and item.chat_id:
         await queue_filed_later(session, item)
     elif item.channel in ("smtp", "imap") and ctx.settings.smtp_relay_url:
         settings = ctx.settings

@@ -1,4 +1,4 @@
-"""parsers.chat: Bot API updates read into plain data, never raising on odd ones."""
+"""parsers.telegram: Bot API updates read into plain data, never raising on odd ones."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 import pytest
 
 from channels.telegram import envelope, raw_item
-from parsers.chat import parse_update
+from intake.chat.turn import features_of
+from parsers.telegram import parse_update
 from tests.telegram import updates as tg
 from tests.telegram.fake_api import BOT_USERNAME, FakeFile
 
@@ -19,7 +20,7 @@ def _raw(update: dict) -> bytes:
 def test_a_deep_link_start_is_a_command_with_its_payload():
     parsed = parse_update(_raw(tg.command("/start HLH-7K2QX-M", sender=tg.user(7, "fr"))))
     assert (parsed.command, parsed.args) == ("start", "HLH-7K2QX-M")
-    features = parsed.features()
+    features = features_of(parsed, "telegram", "tg")
     assert features.start_payload == "HLH-7K2QX-M" and features.sender == "tg:7"
     assert features.language == "fr" and features.chat_id == "7"
     assert features.channel == "telegram" and parsed.malformed is None
@@ -36,7 +37,7 @@ def test_a_photo_is_read_at_its_largest_size_with_its_caption():
     fake = FakeFile("F1", "U1", b"", 123_456, "p")
     parsed = parse_update(_raw(tg.photo(fake, "Garden HLH-7K2QX-M", media_group_id="g1")))
     (medium,) = parsed.media
-    assert (medium.file_id, medium.file_unique_id, medium.file_size) == ("F1", "U1", 123_456)
+    assert (medium.file_id, medium.unique_id, medium.file_size) == ("F1", "U1", 123_456)
     assert medium.declared_kind == "image" and parsed.text == "Garden HLH-7K2QX-M"
     assert parsed.media_group_id == "g1"
 
@@ -45,7 +46,7 @@ def test_a_document_keeps_its_name_for_matching():
     document = {"file_id": "D", "file_unique_id": "DU", "file_name": "HLH-7K2QX-M final.mp4",
                 "mime_type": "video/mp4", "file_size": 10}
     parsed = parse_update(_raw(tg.update(document=document)))
-    assert parsed.features().filenames == ["HLH-7K2QX-M final.mp4"]
+    assert features_of(parsed, "telegram", "tg").filenames == ["HLH-7K2QX-M final.mp4"]
     assert parsed.media[0].declared_kind == "video"
 
 
@@ -54,14 +55,14 @@ def test_forwards_and_replies_keep_their_context():
     parsed = parse_update(_raw(tg.update(text="fwd", forward_origin=origin,
                                          reply_to_message={"message_id": 3})))
     assert parsed.forward == "user: Rahel" and parsed.reply_to == 3
-    assert parsed.features().references == [f"tg:{parsed.chat_id}:3"]
+    assert features_of(parsed, "telegram", "tg").references == [f"tg:{parsed.chat_id}:3"]
 
 
 def test_an_edit_and_a_callback_are_told_apart():
     edit = parse_update(_raw(tg.edited(tg.update(text="a"), "b")))
     tap = parse_update(_raw(tg.callback("a:1:2", 44, sender=tg.user(8))))
     assert edit.is_edit and edit.text == "b"
-    assert tap.kind == "callback_query" and tap.callback_data == "a:1:2"
+    assert tap.kind == "callback_query" and tap.choice_data == "a:1:2" and tap.is_choice
     assert tap.chat_id == "8" and tap.message_id == 44
 
 

@@ -1,11 +1,10 @@
-"""Telegram updates (Bot API JSON) read into plain data: who, where, text, media, command."""
+"""Telegram updates (Bot API JSON) read into the chat core's ChatUpdate: who, where, what."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 
-from parsers.features import TEXT_LIMIT, Features
+from channels.chat import CHOICE, EDIT, MESSAGE, ChatFile, ChatUpdate
 
 # Update fields that carry a message, and whether they are an edit of an earlier one.
 MESSAGE_KINDS = {
@@ -24,83 +23,11 @@ DECLARED_KIND = {"video": "video", "video_note": "video", "animation": "video", 
 COMMAND_LENGTH = 32
 
 
-@dataclass
-class ChatMedia:
-    """One file a message carries, as Telegram describes it (nothing downloaded yet)."""
-
-    kind: str  # one of MEDIA_FIELDS
-    file_id: str  # valid for this bot only
-    file_unique_id: str  # the same file for every bot, and across re-sends
-    file_size: int | None = None
-    mime: str | None = None  # declared by the sender's app, never trusted
-    file_name: str | None = None
-    duration: int | None = None
-
-    @property
-    def declared_kind(self) -> str:
-        if self.kind == "document" and self.mime and self.mime.split("/")[0] in (
-            "video", "audio", "image"
-        ):
-            return self.mime.split("/")[0]
-        return DECLARED_KIND.get(self.kind, "other")
-
-
-@dataclass
-class ChatUpdate:
-    """What intake needs of one update; `malformed` says why part of it could not be read."""
-
-    update_id: int | None = None
-    kind: str = "unknown"  # the update's field: message, edited_message, callback_query, ...
-    chat_id: str | None = None
-    chat_type: str | None = None  # private | group | supergroup | channel
-    user_id: str | None = None
-    user_name: str | None = None
-    language: str | None = None  # the sender's Telegram interface language, e.g. "fr"
-    message_id: int | None = None
-    text: str = ""  # the text, or the caption of a file
-    media: list[ChatMedia] = field(default_factory=list)
-    media_group_id: str | None = None  # set on every part of an album
-    command: str | None = None  # "start", "brief", ... (lower case, no slash, no @bot)
-    args: str = ""  # the rest of the command line
-    reply_to: int | None = None  # the message this one answers
-    forward: str | None = None  # who the forwarded message came from, for coordinators
-    callback_id: str | None = None
-    callback_data: str | None = None
-    other: str | None = None  # a message field we keep but do not read (sticker, location…)
-    for_other_bot: bool = False  # a /command@another_bot in a group: not ours to read
-    malformed: str | None = None
-
-    @property
-    def is_edit(self) -> bool:
-        return MESSAGE_KINDS.get(self.kind, False)
-
-    @property
-    def is_message(self) -> bool:
-        return self.kind in MESSAGE_KINDS
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> ChatUpdate:
-        media = [ChatMedia(**m) for m in data.get("media", [])]
-        return cls(**{**data, "media": media})
-
-    def features(self) -> Features:
-        """The fields matching reads (channel "telegram", sender "tg:<user id>")."""
-        chat = self.chat_id
-        payload = self.args.strip() if self.command in ("start", "brief") else ""
-        return Features(
-            channel="telegram",
-            sender=f"tg:{self.user_id}" if self.user_id else None,
-            text=self.text[:TEXT_LIMIT],
-            filenames=[m.file_name for m in self.media if m.file_name],
-            message_id=f"tg:{chat}:{self.message_id}" if chat and self.message_id else None,
-            references=[f"tg:{chat}:{self.reply_to}"] if chat and self.reply_to else [],
-            chat_id=chat,
-            start_payload=payload or None,
-            language=self.language,
-        )
+def declared_kind(kind: str, mime: str | None) -> str:
+    """What a file probably is from Telegram's field and the declared type (before sniffing)."""
+    if kind == "document" and mime and mime.split("/")[0] in ("video", "audio", "image"):
+        return mime.split("/")[0]
+    return DECLARED_KIND.get(kind, "other")
 
 
 def _dict(value: object) -> dict:
@@ -131,7 +58,7 @@ def _language(user: dict) -> str | None:
     return code.lower()[:16] if isinstance(code, str) and code else None
 
 
-def _media(kind: str, value: object) -> ChatMedia | None:
+def _media(kind: str, value: object) -> ChatFile | None:
     if kind == "photo":
         # A photo comes in several sizes; the last one is the largest.
         sizes = [s for s in value if isinstance(s, dict)] if isinstance(value, list) else []
@@ -141,9 +68,10 @@ def _media(kind: str, value: object) -> ChatMedia | None:
     file_id, unique = _str(data.get("file_id")), _str(data.get("file_unique_id"))
     if not file_id or not unique:
         return None
-    return ChatMedia(kind, file_id, unique, _int(data.get("file_size")),
-                     _str(data.get("mime_type")), _str(data.get("file_name")),
-                     _int(data.get("duration")))
+    mime = _str(data.get("mime_type"))
+    return ChatFile(kind, file_id, unique, _int(data.get("file_size")), mime,
+                    _str(data.get("file_name")), _int(data.get("duration")),
+                    declared_kind(kind, mime))
 
 
 def _forward(message: dict) -> str | None:
@@ -185,6 +113,13 @@ def _read_message(update: ChatUpdate, message: dict, bot_username: str | None) -
     update.media_group_id = _str(message.get("media_group_id"))
     update.reply_to = _int(_dict(message.get("reply_to_message")).get("message_id"))
     update.forward = _forward(message)
+    _read_media(update, message)
+    if not update.text and not update.media and not update.malformed:
+        update.other = next((k for k in message if k not in _ENVELOPE), None)
+    _check_message(update)
+
+
+def _read_media(update: ChatUpdate, message: dict) -> None:
     for kind in MEDIA_FIELDS:
         if kind in message:
             found = _media(kind, message[kind])
@@ -192,9 +127,6 @@ def _read_message(update: ChatUpdate, message: dict, bot_username: str | None) -
                 update.malformed = f"{kind} without a usable file id"
             else:
                 update.media.append(found)
-    if not update.text and not update.media and not update.malformed:
-        update.other = next((k for k in message if k not in _ENVELOPE), None)
-    _check_message(update)
 
 
 _ENVELOPE = {"message_id", "from", "chat", "date", "sender_chat", "message_thread_id",
@@ -218,8 +150,8 @@ def _read_callback(update: ChatUpdate, query: dict) -> None:
     update.language = _language(user)
     update.chat_id = _str(_dict(message.get("chat")).get("id"))
     update.message_id = _int(message.get("message_id"))
-    update.callback_id, update.callback_data = _str(query.get("id")), _str(query.get("data"))
-    if not update.callback_id:
+    update.choice_id, update.choice_data = _str(query.get("id")), _str(query.get("data"))
+    if not update.choice_id:
         update.malformed = "callback query without an id"
 
 
@@ -232,6 +164,20 @@ def _read_other(update: ChatUpdate, body: dict) -> None:
     update.other = update.kind
 
 
+def _read_body(update: ChatUpdate, body: object, bot_username: str | None) -> None:
+    """The update's one field: a message (or an edit), a button tap, or something else."""
+    if not isinstance(body, dict):
+        update.malformed = f"{update.kind} is not an object"
+    elif update.kind in MESSAGE_KINDS:
+        update.event = EDIT if MESSAGE_KINDS[update.kind] else MESSAGE
+        _read_message(update, body, bot_username)
+    elif update.kind == "callback_query":
+        update.event = CHOICE
+        _read_callback(update, body)
+    else:
+        _read_other(update, body)
+
+
 def parse_update(raw: bytes | str, bot_username: str | None = None) -> ChatUpdate:
     """Read one update as Telegram sent it; never raises, sets `malformed` instead."""
     try:
@@ -242,15 +188,7 @@ def parse_update(raw: bytes | str, bot_username: str | None = None) -> ChatUpdat
         return ChatUpdate(malformed="not a JSON object")
     update = ChatUpdate(update_id=_int(data.get("update_id")))
     update.kind = next((k for k in data if k != "update_id"), "unknown")
-    body = data.get(update.kind)
-    if not isinstance(body, dict):
-        update.malformed = f"{update.kind} is not an object"
-    elif update.kind in MESSAGE_KINDS:
-        _read_message(update, body, bot_username)
-    elif update.kind == "callback_query":
-        _read_callback(update, body)
-    else:
-        _read_other(update, body)
+    _read_body(update, data.get(update.kind), bot_username)
     if update.update_id is None and not update.malformed:
         update.malformed = "no update_id"
     return update
