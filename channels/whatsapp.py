@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -10,15 +11,17 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp
 
-from channels.contract import AcceptMany, RawItem, Rejected, TryLater
+from channels import chat
+from channels.contract import WHATSAPP_EVENT, AcceptMany, RawItem, Rejected, TryLater
 
 log = logging.getLogger(__name__)
 
-WHATSAPP_EVENT = "application/vnd.whatsapp.event+json"
 CLOUD_API = "https://graph.facebook.com/v21.0"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 # Meta caps a webhook payload at 3 MB; more than that is not from Meta (or not whole).
@@ -42,22 +45,21 @@ RATE_PAUSE = 60.0  # seconds to wait after a rate error (Graph gives no Retry-Af
 # -- errors ------------------------------------------------------------------------------
 
 
-class WhatsAppFailure(Exception):
+class WhatsAppFailure(chat.ChatFailure):
     """A Graph API call failed; `code` is Meta's error code, `retry_after` set when a later
-    attempt may work."""
+    attempt may work. The subclasses are also the chat core's kinds of failure."""
 
     def __init__(self, message: str, code: int | None = None,
                  retry_after: float | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, retry_after)
         self.code = code
-        self.retry_after = retry_after
 
 
-class RateLimited(WhatsAppFailure):
+class RateLimited(WhatsAppFailure, chat.RateLimited):
     """Too many messages (to this user, from this number, or by this app): wait, then retry."""
 
 
-class WindowClosed(WhatsAppFailure):
+class WindowClosed(WhatsAppFailure, chat.OutsideWindow):
     """The 24-hour customer-service window is closed: only a template may be sent."""
 
 
@@ -65,8 +67,12 @@ class BadToken(WhatsAppFailure):
     """The access token is expired or wrong."""
 
 
-class MediaTooBig(WhatsAppFailure):
-    """The medium is larger than we are willing to fetch."""
+class MediaTooBig(WhatsAppFailure, chat.FileTooBig):
+    """The medium is larger than WhatsApp delivers (or than we fetch)."""
+
+    def __init__(self, message: str, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 def failure_of(status: int, body: object) -> WhatsAppFailure:
@@ -150,8 +156,10 @@ def _source(unit: dict, key: str, event: dict) -> dict:
     metadata = _dict(change["value"].get("metadata"))
     # Only messages join their chat's queue (chat_id); a status names its recipient aside,
     # so that a flood of "delivered"/"read" never holds a sender's next message back.
-    peer = {"chat_id": event.get("from")} if key == "messages" else {
-        "recipient": event.get("recipient_id")}
+    sender = event.get("from")
+    peer = {"chat_id": sender, "user_id": sender,
+            "language": language_of_number(sender if isinstance(sender, str) else None)
+            } if key == "messages" else {"recipient": event.get("recipient_id")}
     found = {"kind": key, "field": change.get("field"), "waba_id": unit["entry"][0].get("id"),
              "phone_number_id": metadata.get("phone_number_id"), "message_id": event.get("id"),
              **peer}
@@ -260,9 +268,7 @@ class PhoneNumber:
 
     def link(self, text: str) -> str:
         """The wa.me link that opens a chat with this number, the text typed in."""
-        from urllib.parse import quote
-
-        return f"https://wa.me/{self.digits}?text={quote(text)}"
+        return wa_link(self.digits, text)
 
 
 def _clip(text: str, limit: int) -> str:
@@ -341,6 +347,10 @@ class GraphClient:
         info = await self.media(media_id)
         if limit is not None and info.size is not None and info.size > limit:
             raise MediaTooBig(f"medium {media_id} is {info.size} bytes")
+        return await self.fetch(info, spool, limit)
+
+    async def fetch(self, info: MediaInfo, spool: Path, limit: int | None) -> Path:
+        """GET a medium's URL (bearer token) into a new spool file, at most `limit` bytes."""
         spool.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=spool, prefix="wa-")
         target = Path(name)
@@ -362,7 +372,7 @@ class GraphClient:
                     written += len(chunk)
                     if limit is not None and written > limit:
                         raise MediaTooBig(f"medium {info.id} is over {limit} bytes")
-                    out.write(chunk)  # a local spool file: a chunk's write does not block long
+                    await asyncio.to_thread(out.write, chunk)  # up to 100 MB: off the loop
         except aiohttp.ClientError as exc:
             raise WhatsAppFailure(f"medium {info.id} not fetched: {exc}", retry_after=5.0) from exc
 
@@ -439,3 +449,122 @@ def split_text(text: str, limit: int) -> list[str]:
         parts.append(text[:cut])
         text = text[cut:].lstrip("\n")
     return parts + [text] if text or not parts else parts
+
+
+# -- the chat transport ----------------------------------------------------------------------
+
+# WhatsApp tells nothing of a sender's language; their number's country is the best first
+# guess (a keyword they use, e.g. "nouveau", corrects it). Longest calling codes first.
+LANGUAGE_BY_CALLING_CODE = {
+    **dict.fromkeys(("33", "212", "213", "216", "221", "223", "224", "225", "226", "227", "228",
+                     "229", "235", "236", "241", "242", "243", "253", "257", "261", "269",
+                     "509"), "fr"),
+    **dict.fromkeys(("34", "51", "52", "53", "54", "56", "57", "58", "240", "502", "503", "504",
+                     "505", "506", "507", "591", "593", "595", "598"), "es"),
+    **dict.fromkeys(("55", "244", "238", "245", "258", "351"), "pt"),
+}
+
+
+def language_of_number(wa_id: str | None) -> str | None:
+    """The likely language of a WhatsApp id (digits with the country calling code first)."""
+    if not wa_id:
+        return None
+    return next((LANGUAGE_BY_CALLING_CODE[wa_id[:n]] for n in (3, 2)
+                 if wa_id[:n] in LANGUAGE_BY_CALLING_CODE), None)
+
+
+class WhatsAppChannel:
+    """The chat core's transport for one WhatsApp number (receiving is the web app's webhook).
+
+    Choices show as reply buttons up to three, as a list up to ten. Free-form messages go
+    only within 24 hours of the person's last message: the core holds back the others, and
+    with an approved template configured this transport sends that template instead."""
+
+    name, id_prefix, app_name, content_type = "whatsapp", "wa", "WhatsApp", WHATSAPP_EVENT
+    message_kinds = frozenset({"messages"})
+    max_choices = MAX_ROWS
+    handle = None  # WhatsApp has no bot user name: commands are never someone else's
+    # The largest medium WhatsApp delivers (a document); by kind in DELIVERY_LIMITS.
+    download_limit = DELIVERY_LIMITS["document"]
+
+    def __init__(self, options: WhatsAppOptions, number: str = "") -> None:
+        self.options = options
+        self.graph = GraphClient(options)
+        self.number = "".join(ch for ch in number if ch.isdigit())
+        self.ready = asyncio.Event()
+
+    @property
+    def reply_window(self) -> timedelta | None:
+        # With a template, every reply is tried: Meta's 131047 turns it into the template.
+        return None if self.options.template else REPLY_WINDOW
+
+    async def start(self) -> None:
+        """Sending needs nothing set up: ready at once (a bad token shows on the first send)."""
+        self.ready.set()
+
+    async def close(self) -> None:
+        await self.graph.close()
+
+    async def send(self, reply: chat.ChatReply) -> str:
+        try:
+            return await self._send(reply)
+        except WindowClosed:
+            if not self.options.template:
+                raise
+            log.info("whatsapp: window closed for %s; sending template %s", reply.chat_id,
+                     self.options.template)
+            return await self.graph.send_template(reply.chat_id, self.options.template,
+                                                  self.options.template_language)
+
+    async def _send(self, reply: chat.ChatReply) -> str:
+        reply_to = reply.reply_to if isinstance(reply.reply_to, str) else None
+        choices = list(reply.choices)[:MAX_ROWS]
+        if not choices:
+            return await self.graph.send_text(reply.chat_id, reply.text, reply_to)
+        text = reply.text
+        if len(text) > BODY_LIMIT:  # the whole text first, the buttons under a short one
+            await self.graph.send_text(reply.chat_id, text, reply_to)
+            text, reply_to = text.rstrip().rsplit("\n", 1)[-1][-BODY_LIMIT:], None
+        if len(choices) <= MAX_BUTTONS:
+            return await self.graph.send_buttons(
+                reply.chat_id, text, [(c.label, c.data) for c in choices], reply_to)
+        rows = [(*_row_title(c.label), c.data) for c in choices]
+        return await self.graph.send_list(reply.chat_id, text, LIST_BUTTON,
+                                          [(title, data, about) for title, about, data in rows],
+                                          reply_to)
+
+    async def answer_choice(self, choice_id: str, text: str) -> None:
+        return None  # a tap on WhatsApp is a message of its own: the reply answers it
+
+    async def download(self, file: chat.ChatFile, spool: Path) -> chat.Downloaded:
+        limit = DELIVERY_LIMITS.get(file.kind, self.download_limit)
+        info = await self.graph.media(file.file_id)
+        if info.size is not None:
+            file.file_size = info.size  # for the note when it is too big, and the record
+        if info.size is not None and info.size > limit:
+            raise MediaTooBig(f"{file.kind} of {info.size} bytes; WhatsApp delivers "
+                              f"{limit // 1_000_000} MB", limit=limit)
+        path = await self.graph.fetch(info, spool, limit)
+        return chat.Downloaded(path, path.stat().st_size)
+
+    def deep_link(self, payload: str) -> str | None:
+        return wa_link(self.number, payload) if self.number else None
+
+    def file_details(self, file: chat.ChatFile) -> dict:
+        return {"whatsapp_media_id": file.file_id, "whatsapp_kind": file.kind}
+
+
+REPLY_WINDOW = timedelta(hours=24)
+LIST_BUTTON = "Choose"  # the list's button (the core's texts name the choice already)
+
+
+def wa_link(number: str, text: str) -> str:
+    """https://wa.me/<number>?text=<text>: opens a chat with the number, the text typed in."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    return f"https://wa.me/{digits}?text={quote(text)}"
+
+
+def _row_title(label: str) -> tuple[str, str]:
+    """A core label "REF · title" as a list row: the code as its title, the rest below."""
+    head, sep, rest = label.partition(" · ")
+    return (head, rest) if sep and len(head) <= ROW_TITLE else (label, "")

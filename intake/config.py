@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     whatsapp_token: SecretStr = SecretStr("")  # Graph API access token (system user)
     whatsapp_api_url: str = Field("https://graph.facebook.com/v21.0", pattern=r"^https?://\S+$")
     whatsapp_phone_number_id: str = Field("", pattern=r"^[0-9]*$")
+    # the number people write to, for wa.me links (`intake briefs links`); empty: no links
+    whatsapp_number: str = Field("", pattern=r"^\+?[0-9][0-9 \-]{5,20}$|^$")
     whatsapp_template: str = Field("", pattern=r"^[a-z0-9_]*$")  # approved; outside 24 h
     whatsapp_template_language: str = Field("en", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
 

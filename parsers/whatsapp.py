@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
+
+from channels.chat import CHOICE, MESSAGE, OTHER, PRIVATE, ChatFile, ChatUpdate
+from channels.whatsapp import language_of_number
+from parsers.refcode import DEFAULT_PREFIX, find_codes
 
 # Message types that carry a medium under their own key, and what each probably is before
 # its bytes are sniffed (only used when it cannot be downloaded).
@@ -217,3 +222,119 @@ def parse_event(raw: bytes | str) -> WaMessage:
         first.malformed = f"{len(events)} events in one item; only the first read"
         return first
     return events[0]
+
+
+# -- as the chat core sees it ----------------------------------------------------------------
+
+# WhatsApp has no commands: a message that is only one of these words is one (a leading "/"
+# works too). The word's language becomes the chat's ("nouveau": French from now on).
+KEYWORDS = {
+    "new": ("new", None), "nouveau": ("new", "fr"), "nouvelle": ("new", "fr"),
+    "nuevo": ("new", "es"), "nueva": ("new", "es"), "novo": ("new", "pt"),
+    "status": ("status", None), "statut": ("status", "fr"), "estado": ("status", "es"),
+    "help": ("help", None), "aide": ("help", "fr"), "ayuda": ("help", "es"),
+    "ajuda": ("help", "pt"), "menu": ("help", None), "start": ("help", None),
+    "hi": ("help", None), "hello": ("help", None), "bonjour": ("help", "fr"),
+    "salut": ("help", "fr"), "hola": ("help", "es"), "ola": ("help", "pt"),
+    "cancel": ("cancel", None), "stop": ("cancel", None), "annuler": ("cancel", "fr"),
+    "cancelar": ("cancel", "es"),
+    "brief": ("brief", None), "code": ("brief", None), "codigo": ("brief", None),
+}
+BIND_WORDS = 8  # a text-only message with a code and at most this many other words binds
+_WORD = re.compile(r"[^\W_]+")
+_FOLD = str.maketrans("áéíóúàèçãõâêô", "aeiouaecaoaeo")
+
+
+def _command(text: str) -> tuple[str, str, str | None] | None:
+    """(command, args, language) when the text is a keyword, "/word", or "word <args>"."""
+    stripped = text.strip()
+    word, _, args = stripped.lstrip("/").partition(" ")
+    key = word.lower().translate(_FOLD).strip("!.?¡¿")
+    if stripped.startswith("/") and key:
+        command, lang = KEYWORDS.get(key, (key, None))
+        return command[:32], args.strip(), lang
+    if key in KEYWORDS and (not args.strip() or KEYWORDS[key][0] == "brief"):
+        command, lang = KEYWORDS[key]
+        return command, args.strip(), lang
+    return None
+
+
+def _binding_code(text: str, prefix: str) -> str | None:
+    """A short text holding a valid code binds the chat (what a wa.me link types in)."""
+    codes = [hit for hit in find_codes(text, prefix) if hit.valid]
+    if not codes:
+        return None
+    rest = text[:codes[0].start] + text[codes[0].end:]
+    return codes[0].code if len(_WORD.findall(rest)) <= BIND_WORDS else None
+
+
+def _render_location(place: dict) -> str:
+    where = ", ".join(str(place[k]) for k in ("name", "address") if place.get(k))
+    lat, lon = place.get("latitude"), place.get("longitude")
+    point = f"{lat}, {lon}" if lat is not None and lon is not None else ""
+    return " ".join(p for p in (f"📍 {where}".strip(), f"({point})" if point else "") if p)
+
+
+def _render_contacts(cards: list[dict]) -> str:
+    lines = []
+    for card in cards:
+        name = _str(_dict(card.get("name")).get("formatted_name")) or "?"
+        phones = [_str(_dict(p).get("phone")) for p in _list(card.get("phones"))]
+        mails = [_str(_dict(m).get("email")) for m in _list(card.get("emails"))]
+        lines.append(" ".join([f"👤 {name}", *[x for x in phones + mails if x]]))
+    return "\n".join(lines)
+
+
+def _chat_file(medium: WaMedia) -> ChatFile:
+    kind = "voice" if medium.voice else medium.kind
+    return ChatFile(kind, medium.media_id, medium.media_id, mime=medium.mime,
+                    file_name=medium.file_name, declared_kind=medium.declared_kind)
+
+
+def _content(found: WaMessage) -> str:
+    if found.location:
+        return _render_location(found.location)
+    if found.contacts:
+        return _render_contacts(found.contacts)
+    return found.text
+
+
+def _event_of(found: WaMessage) -> str:
+    if not found.is_message or found.quiet:
+        return OTHER
+    return CHOICE if found.choice else MESSAGE
+
+
+def to_update(found: WaMessage, prefix: str = DEFAULT_PREFIX) -> ChatUpdate:
+    """A read WhatsApp event as the chat core's ChatUpdate."""
+    name = f"{found.user_name} (+{found.chat_id})" if found.user_name else (
+        f"+{found.chat_id}" if found.chat_id else None)
+    kind = {"message": "messages", "status": "statuses", "error": "errors"}.get(found.kind,
+                                                                              found.kind)
+    update = ChatUpdate(
+        kind=kind, event=_event_of(found), chat_id=found.chat_id, chat_type=PRIVATE,
+        user_id=found.chat_id, user_name=name, language=language_of_number(found.chat_id),
+        message_id=found.message_id, text=_content(found),
+        media=[_chat_file(m) for m in found.media], reply_to=found.reply_to,
+        forward="forwarded" if found.forwarded else None, choice_data=found.choice,
+        other=found.other or (found.type if _event_of(found) == OTHER else None),
+        malformed=found.malformed)
+    if update.event == MESSAGE and not update.media:
+        _read_words(update, prefix)
+    return update
+
+
+def _read_words(update: ChatUpdate, prefix: str) -> None:
+    """Keywords are commands; a short message holding a code binds (like /start CODE)."""
+    command = _command(update.text)
+    if command is not None:
+        update.command, update.args, lang = command
+        update.language = lang or update.language
+    elif (code := _binding_code(update.text, prefix)) is not None:
+        update.command, update.args = "start", code
+
+
+def parse_update(raw: bytes, handle: str | None = None,
+                 prefix: str = DEFAULT_PREFIX) -> ChatUpdate:
+    """The chat core's UpdateParser for WhatsApp (a functools.partial gives the prefix)."""
+    return to_update(parse_event(raw), prefix)

@@ -12,7 +12,7 @@ from intake.web import build_app
 from store.migrate import upgrade
 from tests.conftest import make_settings
 from tests.whatsapp import payloads as wa
-from tests.whatsapp.fake_graph import FakeGraph
+from tests.whatsapp.fake_graph import DISPLAY_NUMBER, FakeGraph
 
 
 @pytest.fixture
@@ -29,7 +29,8 @@ def wa_settings(tmp_path, database_url, graph):
     def build(**overrides):
         values = {"whatsapp_verify_token": wa.VERIFY_TOKEN, "whatsapp_app_secret": wa.APP_SECRET,
                   "whatsapp_token": graph.token, "whatsapp_api_url": graph.api_url,
-                  "whatsapp_phone_number_id": graph.phone_number_id, "smtp_enabled": False}
+                  "whatsapp_phone_number_id": graph.phone_number_id, "smtp_enabled": False,
+                  "whatsapp_number": DISPLAY_NUMBER}
         values.update(overrides)
         return make_settings(tmp_path, database_url, **values)
 
@@ -48,3 +49,44 @@ async def webhook_client(settings):
     finally:
         await client.close()
         await ctx.close()
+
+
+@asynccontextmanager
+async def serving(settings, roles=("worker", "web", "whatsapp")):
+    """`intake serve` with these roles in this loop; yields (ctx, post) once the web app
+    answers, post(payload) sending a signed webhook POST and returning its status."""
+    import asyncio
+
+    import aiohttp
+
+    from intake.serve import serve
+    from tests.helpers import wait_for
+
+    ctx = build_context(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(ctx, list(roles), stop))
+    base = f"http://127.0.0.1:{settings.web_port}"
+    async with aiohttp.ClientSession() as http:
+
+        async def up() -> bool:
+            if task.done():
+                task.result()  # serve() failed: show why
+            try:
+                async with http.get(f"{base}/healthz") as answer:
+                    return answer.status < 500
+            except aiohttp.ClientError:
+                return False
+
+        async def post(data: dict | bytes) -> int:
+            body, headers = wa.signed(data)
+            async with http.post(f"{base}/whatsapp/webhook", data=body,
+                                 headers=headers) as answer:
+                return answer.status
+
+        try:
+            if "web" in roles:
+                await wait_for(up, timeout=30)
+            yield ctx, post
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 60)
