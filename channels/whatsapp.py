@@ -428,10 +428,6 @@ class GraphClient:
                 {"type": "text", "text": value} for value in parameters]}]
         return await self._send(to, "template", content, None)
 
-    async def mark_read(self, message_id: str) -> None:
-        await self._call("POST", f"{self.options.phone_number_id}/messages", json={
-            "messaging_product": "whatsapp", "status": "read", "message_id": message_id})
-
 
 async def _json_or_none(response: aiohttp.ClientResponse) -> object:
     try:
