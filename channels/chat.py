@@ -160,7 +160,14 @@ class RateLimited(ChatFailure):
 
 
 class FileTooBig(ChatFailure):
-    """The app will not hand this file to a bot (Telegram's cloud API: over 20 MB)."""
+    """The app will not hand this file to a bot (Telegram's cloud API: over 20 MB).
+    `limit`: the limit that applied when it differs from `download_limit` (WhatsApp's video
+    limit is 16 MB, its document limit 100 MB)."""
+
+    def __init__(self, message: str, retry_after: float | None = None,
+                 limit: int | None = None) -> None:
+        super().__init__(message, retry_after)
+        self.limit = limit
 
 
 class OutsideWindow(ChatFailure):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 EMAIL = "message/rfc822"
 TELEGRAM_UPDATE = "application/vnd.telegram.update+json"
+WHATSAPP_EVENT = "application/vnd.whatsapp.event+json"  # one webhook event (#16)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 MB = 1_000_000
@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     # the bot's @username, for t.me deep links in `intake briefs links`; empty: no links
     telegram_bot_username: str = Field("", pattern=r"^@?(?:[A-Za-z][A-Za-z0-9_]{3,31})?$")
 
+    # WhatsApp channel (issue #16: WhatsApp intake). The webhook is served by the web app at
+    # /whatsapp/webhook once the verify token is set; sending needs the token and number id.
+    whatsapp_verify_token: SecretStr = SecretStr("")  # what Meta's GET handshake must show
+    whatsapp_app_secret: SecretStr = SecretStr("")  # signs every POST (X-Hub-Signature-256)
+    whatsapp_token: SecretStr = SecretStr("")  # Graph API access token (system user)
+    whatsapp_api_url: str = Field("https://graph.facebook.com/v21.0", pattern=r"^https?://\S+$")
+    whatsapp_phone_number_id: str = Field("", pattern=r"^[0-9]*$")
+    # the number people write to, for wa.me links (`intake briefs links`); empty: no links
+    whatsapp_number: str = Field("", pattern=r"^\+?[0-9][0-9 \-]{5,20}$|^$")
+    whatsapp_template: str = Field("", pattern=r"^[a-z0-9_]*$")  # approved; outside 24 h
+    whatsapp_template_language: str = Field("en", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
+
     # Outbound mail (acknowledgements)
     smtp_relay_url: str = ""  # smtp://user@host:587 (STARTTLS) or smtps://; empty: no acks
     smtp_relay_password: SecretStr = SecretStr("")
@@ -121,6 +133,25 @@ class Settings(BaseSettings):
                 ip_network(entry, strict=False)
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("whatsapp_app_secret")
+    @classmethod
+    def _whatsapp_webhook_signed(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        # An unsigned webhook would store whatever anyone posts to it.
+        verify = info.data.get("whatsapp_verify_token")
+        if verify is not None and verify.get_secret_value() and not value.get_secret_value():
+            raise ValueError("the WhatsApp webhook (INTAKE_WHATSAPP_VERIFY_TOKEN is set) needs "
+                             "the app secret that signs Meta's POSTs")
+        return value
+
+    @field_validator("whatsapp_phone_number_id")
+    @classmethod
+    def _whatsapp_sender(cls, value: str, info: ValidationInfo) -> str:
+        token = info.data.get("whatsapp_token")
+        if token is not None and token.get_secret_value() and not value:
+            raise ValueError("INTAKE_WHATSAPP_TOKEN is set: say which number sends "
+                             "(the phone number id from Meta's WhatsApp Manager)")
         return value
 
     @property

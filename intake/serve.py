@@ -18,7 +18,7 @@ from intake.pipeline.accept import accept
 
 log = logging.getLogger(__name__)
 
-ROLES = ("smtp", "web", "worker", "imap", "telegram")
+ROLES = ("smtp", "web", "worker", "imap", "telegram", "whatsapp")
 
 # A role starter gets the context, the stop event and the exit stack to register its cleanup.
 Starter = Callable[[Context, asyncio.Event, AsyncExitStack], Awaitable[None]]
@@ -94,12 +94,19 @@ async def start_telegram_role(ctx: Context, stop: asyncio.Event, stack: AsyncExi
     await start_telegram(ctx, stop, stack)
 
 
+async def start_whatsapp_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitStack) -> None:
+    from intake.chat_apps.whatsapp import start_whatsapp  # issue 16
+
+    await start_whatsapp(ctx, stop, stack)
+
+
 STARTERS: dict[str, Starter] = {
     "worker": start_worker_role,
     "web": start_web_role,
     "smtp": start_smtp_role,
     "imap": start_imap_role,
     "telegram": start_telegram_role,
+    "whatsapp": start_whatsapp_role,
 }
 
 
@@ -109,13 +116,15 @@ def default_roles(ctx: Context) -> list[str]:
         roles.append("web")
     if ctx.settings.smtp_enabled:
         roles.append("smtp")
-    return roles + [r for r in ("imap", "telegram") if r in STARTERS and _configured(ctx, r)]
+    chats = ("imap", "telegram", "whatsapp")
+    return roles + [r for r in chats if r in STARTERS and _configured(ctx, r)]
 
 
 def _configured(ctx: Context, role: str) -> bool:
     checks = {
         "imap": lambda s: bool(getattr(s, "imap_urls", None)),
         "telegram": lambda s: bool(getattr(s, "telegram_token", None)),
+        "whatsapp": lambda s: bool(getattr(s, "whatsapp_token", None)),
     }
     return checks[role](ctx.settings)
 
@@ -123,7 +132,8 @@ def _configured(ctx: Context, role: str) -> bool:
 def _in_start_order(roles: list[str]) -> list[str]:
     # Whatever order --only named them in: the worker first (so it is closed last, after the
     # channels have stopped accepting), then the web app, then the channels.
-    order = {role: n for n, role in enumerate(("worker", "web", "smtp", "imap", "telegram"))}
+    order = {role: n for n, role in enumerate(
+        ("worker", "web", "smtp", "imap", "telegram", "whatsapp"))}
     return sorted(dict.fromkeys(roles), key=lambda role: order.get(role, len(order)))
 
 

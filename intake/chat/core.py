@@ -266,8 +266,8 @@ class Job(Turn):
             return Fetched(medium, name, problem="media_too_large")
         try:
             got = await self.transport.download(medium, self.ctx.settings.spool_dir)
-        except FileTooBig:
-            return Fetched(medium, name, problem="media_too_large")
+        except FileTooBig as exc:
+            return Fetched(medium, name, problem="media_too_large", limit=exc.limit)
         except ChatFailure as exc:
             if exc.retry_after is not None:
                 raise  # the network, not the file: the item fails and is retried

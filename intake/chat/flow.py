@@ -367,14 +367,17 @@ def _notes(job: Turn, fetched: list[Fetched], brief: Brief | None) -> str:
     limit = job.transport.download_limit
     email = intake_address(job.ctx.settings)
     mention = say(lang, "mention", ref=brief.ref) if brief else ""
+    base = job.ctx.settings.web_base_url.rstrip("/")
     for f in fetched:
         if f.problem != "media_too_large":
             continue
         what = say(lang, _what_key(f.medium.declared_kind))
         key = "too_large" if f.medium.file_size else "too_large_unsized"
         note = say(lang, key, what=what, size=size_text(f.medium.file_size),
-                   limit=size_text(limit))
+                   limit=size_text(f.limit or limit))
         how = (say(lang, "too_large_email", email=email, mention=mention) if email
                else say(lang, "too_large_link"))
+        if base:  # the upload page (issue #15) takes what no chat app carries
+            how += " " + say(lang, "too_large_upload", url=f"{base}/upload")
         notes.append(f"{note} {how}")
     return "".join(f"\n\n{n}" for n in notes)

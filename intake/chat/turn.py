@@ -49,6 +49,7 @@ class Fetched:
     media_id: int | None = None  # stored before (the same unique_id)
     problem: str | None = None  # one of PROBLEMS: the file is recorded, not stored
     reason: str = ""
+    limit: int | None = None  # media_too_large: the app's limit for this file, if its own
 
 
 def problems(fetched: list[Fetched]) -> list[str]:

@@ -1,4 +1,5 @@
-"""`intake briefs links [--json|--csv]`: every brief's code with its mailto: and Telegram links."""
+"""`intake briefs links [--json|--csv]`: every brief's code with its mailto:, Telegram and WhatsApp
+links."""
 
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ async def all_links(ctx: Context) -> list[dict]:
         after = briefs[-1].id
 
 
+COLUMNS = ("ref", "title", "mailto", "telegram", "whatsapp")
+
+
 async def cmd_links(ctx: Context, args: argparse.Namespace) -> int:
     from intake.media.export import csv_cell
 
@@ -48,13 +52,13 @@ async def cmd_links(ctx: Context, args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     elif args.csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow(["ref", "title", "mailto", "telegram"])
+        writer.writerow(list(COLUMNS))
         for row in links:
-            writer.writerow([csv_cell(row[k]) for k in ("ref", "title", "mailto", "telegram")])
+            writer.writerow([csv_cell(row[k]) for k in COLUMNS])
     else:
         for row in links:
             print(f"{row['ref']:13} {(row['title'] or '')[:50]}")
-            for key in ("mailto", "telegram"):
+            for key in COLUMNS[2:]:
                 if row[key]:
                     print(f"    {row[key]}")
     if links and not any(row["mailto"] for row in links):

@@ -15,7 +15,7 @@ from intake.context import Context, build_context
 
 # Feature modules add their subcommands through register(subparsers); listed here once.
 EXTENSIONS: list[str] = ["intake.cli.users", "intake.cli.imap", "intake.cli.telegram",
-                         "intake.cli.links", "intake.cli.export"]
+                         "intake.cli.links", "intake.cli.export", "intake.cli.whatsapp"]
 
 
 def _print(data: object, as_json: bool, human: Callable[[object], str]) -> None:
@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run SMTP, web app and worker (and configured channels)")
     serve.add_argument("--only", type=_roles, metavar="ROLES",
-                       help="comma-separated roles: smtp,imap,telegram,web,worker")
+                       help="comma-separated roles: smtp,imap,telegram,whatsapp,web,worker")
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)

@@ -1,4 +1,5 @@
-"""The links kit: for each brief, a mailto: link and a Telegram deep link carrying its code."""
+"""The links kit: for each brief, a mailto: link, a Telegram deep link and a wa.me link carrying
+its code."""
 
 from __future__ import annotations
 
@@ -35,11 +36,19 @@ def telegram_link(bot: str, ref: str) -> str:
     return f"https://t.me/{bot}?start={ref}"
 
 
+def whatsapp_link(number: str, ref: str) -> str:
+    # The code alone is typed in: sent as it is, it binds the chat (parsers/whatsapp.py).
+    digits = "".join(ch for ch in number if ch.isdigit())
+    return f"https://wa.me/{digits}?text={quote(ref, safe='')}"
+
+
 def brief_links(settings: Settings, ref: str, title: str) -> dict:
-    """{"ref", "title", "mailto", "telegram"}; a link we cannot build is None."""
+    """{"ref", "title", "mailto", "telegram", "whatsapp"}; a link we cannot build is None."""
     address, bot = intake_address(settings), bot_username(settings)
+    number = settings.whatsapp_number
     return {
         "ref": ref, "title": title,
         "mailto": mailto(address, ref, title) if address else None,
         "telegram": telegram_link(bot, ref) if bot else None,
+        "whatsapp": whatsapp_link(number, ref) if number else None,
     }

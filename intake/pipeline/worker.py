@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import undefer
 
-from channels.contract import EMAIL, TELEGRAM_UPDATE
+from channels.contract import EMAIL, TELEGRAM_UPDATE, WHATSAPP_EVENT
 from intake.context import Context
 from intake.pipeline.analyse import Analysis, MatchOptions, SpooledFile, analyse_email, rematch
 from intake.pipeline.waiting import wait_any
@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
 HEARTBEAT_SECONDS = 30.0
 POLL_SECONDS = 5.0
-ROLE_ANALYSED = (TELEGRAM_UPDATE,)  # analysed only where their channel's role runs
+ROLE_ANALYSED = (TELEGRAM_UPDATE, WHATSAPP_EVENT)  # analysed only where their role runs
 
 
 class LeaseLost(Exception):

@@ -39,6 +39,7 @@ def build_app(ctx: Context) -> web.Application:
     app.on_response_prepare.append(security_headers)
     app.on_cleanup.append(close_app)
     __import__("intake.web.telegram", fromlist=["_"]).add_telegram_webhook(app, ctx)
+    __import__("intake.web.whatsapp", fromlist=["_"]).add_whatsapp_webhook(app, ctx)  # #16
     for module in (auth, pages, admin, api, media):
         app.add_routes(module.routes)
     app.add_routes(health_routes)

@@ -11,7 +11,7 @@ from intake.web.text import t
 from store.web_queries import QueueFilter
 
 STATUSES = ("unmatched", "failed", "matched", "rejected", "received")
-CHANNELS = ("smtp", "imap", "telegram")
+CHANNELS = ("smtp", "imap", "telegram", "whatsapp")
 
 
 def integer(query: Any, name: str, default: int = 0, high: int = 2**62) -> int:

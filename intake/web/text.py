@@ -34,6 +34,7 @@ TEXT: dict[str, str] = {
     "channel.smtp": "Email (SMTP)",
     "channel.imap": "Email (IMAP)",
     "channel.telegram": "Telegram",
+    "channel.whatsapp": "WhatsApp",
     "kind.video": "video",
     "kind.audio": "audio",
     "kind.image": "image",

@@ -59,7 +59,7 @@ def test_roles_start_worker_first_whatever_the_order_given():
     # Closed in reverse: channels stop accepting before the worker finishes what it holds.
     assert _in_start_order(["telegram", "smtp", "imap", "web", "worker"]) == [
         "worker", "web", "smtp", "imap", "telegram"]
-    assert set(STARTERS) == {"smtp", "imap", "telegram", "web", "worker"}
+    assert set(STARTERS) == {"smtp", "imap", "telegram", "whatsapp", "web", "worker"}
 
 
 async def test_sigterm_stops_accepting_and_finishes_the_item_in_hand(tmp_path, database_url):

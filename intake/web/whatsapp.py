@@ -1,0 +1,99 @@
+"""The WhatsApp webhook: Meta's GET handshake, and its signed POSTs stored via accept."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from channels.contract import Accepted, AcceptMany, RawItem
+from channels.whatsapp import MAX_BODY, SIGNATURE_HEADER, receive_webhook, verify_subscription
+from intake.context import Context
+from intake.pipeline.accept import accept_many
+
+PATH = "/whatsapp/webhook"
+
+
+async def read_capped(request: web.Request, limit: int = MAX_BODY) -> bytes | None:
+    """The body, or None as soon as it is over `limit` (the rest is never read)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+class GroupCommit:
+    """accept_many for concurrent webhook POSTs: those arriving while a commit is under way
+    are committed together in the next one (a group commit).
+
+    Meta sends one POST per message and waits for each 200, so every POST would cost a
+    commit of its own (an fsync on SQLite); under load the commit, not the HTTP, sets the
+    pace. An idle webhook commits at once: nothing ever waits for company. A failed commit
+    fails every POST in it, each then answered 503 and retried by Meta."""
+
+    def __init__(self, accept_many: AcceptMany) -> None:
+        self._accept_many = accept_many
+        self._waiting: list[tuple[Sequence[RawItem], asyncio.Future]] = []
+        self._flusher: asyncio.Task | None = None
+
+    async def __call__(self, raws: Sequence[RawItem]) -> list[Accepted]:
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((raws, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="whatsapp-group-commit")
+        # Shielded: a client hanging up must not cancel a commit other POSTs share.
+        return await asyncio.shield(done)
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            raws = [raw for group, _ in batch for raw in group]
+            try:
+                accepted = await self._accept_many(raws)
+            except Exception as exc:  # TryLater, Rejected: every POST of the batch hears it
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            start = 0
+            for group, done in batch:
+                if not done.done():
+                    done.set_result(accepted[start:start + len(group)])
+                start += len(group)
+
+
+def add_whatsapp_webhook(app: web.Application, ctx: Context) -> None:
+    """With INTAKE_WHATSAPP_VERIFY_TOKEN set, answer Meta at /whatsapp/webhook.
+
+    Like Telegram's, served by an outermost middleware: Meta proves itself by the HMAC of
+    the body, not by a browser session or a CSRF token, and its bodies may reach 3 MB (the
+    app's own cap is 2 MiB)."""
+    settings = ctx.settings
+    verify = settings.whatsapp_verify_token.get_secret_value()
+    if not verify:
+        return
+    secret = settings.whatsapp_app_secret.get_secret_value()
+    store = GroupCommit(lambda raws: accept_many(ctx, raws))
+
+    @web.middleware
+    async def whatsapp_webhook(request: web.Request, handler):  # noqa: ANN001, ANN202
+        if request.path != PATH:
+            return await handler(request)
+        if request.method == "GET":
+            status, text = verify_subscription(request.query, verify)
+            return web.Response(status=status, text=text)
+        if request.method != "POST":
+            raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST"])
+        body = await read_capped(request)
+        if body is None:
+            return web.Response(status=413, text=f"body over {MAX_BODY} bytes")
+        answer = await receive_webhook(store, secret,
+                                       request.headers.get(SIGNATURE_HEADER), body)
+        return web.Response(status=answer.status, text=answer.text)
+
+    app.middlewares.insert(0, whatsapp_webhook)
