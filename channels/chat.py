@@ -9,7 +9,10 @@ A chat app plugs in with three parts, none of which the core names:
 - a **parser** in parsers/ (e.g. parsers/telegram.py), an `UpdateParser`: the stored raw
   bytes of one update read into a `ChatUpdate`, the app-neutral shape the core works on;
 - a small **wiring** module (e.g. intake/chat_apps/telegram.py) that builds both from the
-  settings and hands them to `intake.chat.core.ChatIntake`.
+  settings and hands them to `intake.chat.core.ChatIntake(ctx, transport, parser)`, whose
+  `install()` registers the analyser and whose `outbox.run(stop)` sends the replies.
+  The app's channel name also goes in `store.chats.CHAT_CHANNELS` (review actions tell chat
+  items apart by it) and its content type in `intake.pipeline.worker.ROLE_ANALYSED`.
 
 The RawItem's `source` (its envelope, read before any parsing) must carry, where the app has
 them: "kind" (the app's word for the update; the core finds a message's item by the kinds in
@@ -72,7 +75,9 @@ class ChatUpdate:
     #                               core orders a chat's updates by their stored item's id
     kind: str = "unknown"  # the app's own word for the update, kept in the item's features
     event: str = OTHER  # MESSAGE | EDIT | CHOICE | OTHER
-    chat_id: str | None = None  # the conversation (one person, or a group)
+    chat_id: str | None = None  # the conversation (one person, or a group); chats are stored
+    #                             by this id alone: an app whose ids could collide with
+    #                             another app's must make them distinct (e.g. a prefix)
     chat_type: str | None = None  # PRIVATE | BROADCAST | anything else is a group
     user_id: str | None = None  # who sent it
     user_name: str | None = None  # for coordinators ("Amina K (@amina)")
@@ -188,7 +193,8 @@ class ChatTransport(Protocol):
     - `download_limit`: the largest file `download` can fetch, in bytes (None: no limit);
     - `reply_window`: how long after a person's last message free-form replies may go to
       them (None: always); outside it the core does not send (see `may_send`);
-    - `max_choices`: how many Choices a reply may carry (Telegram: 4, WhatsApp buttons: 3).
+    - `max_choices`: how many Choices a reply may carry (Telegram: 4; WhatsApp: 3 as reply
+      buttons, or up to 10 as a list — the transport picks the widget for the count).
     """
 
     name: str
