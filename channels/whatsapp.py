@@ -157,7 +157,8 @@ def _source(unit: dict, key: str, event: dict) -> dict:
     # Only messages join their chat's queue (chat_id); a status names its recipient aside,
     # so that a flood of "delivered"/"read" never holds a sender's next message back.
     sender = event.get("from")
-    peer = {"chat_id": sender, "user_id": sender,
+    peer = {"chat_id": chat_key(sender) if isinstance(sender, str) else None,
+            "user_id": sender,
             "language": language_of_number(sender if isinstance(sender, str) else None)
             } if key == "messages" else {"recipient": event.get("recipient_id")}
     found = {"kind": key, "field": change.get("field"), "waba_id": unit["entry"][0].get("id"),
@@ -461,10 +462,22 @@ LANGUAGE_BY_CALLING_CODE = {
 }
 
 
+def chat_key(wa_id: str) -> str:
+    """A WhatsApp chat's id among every app's chats: the number in E.164 ("+22507000001"),
+    never a Telegram id (those are bare integers)."""
+    return wa_id if wa_id.startswith("+") else f"+{wa_id}"
+
+
+def recipient(chat_id: str) -> str:
+    """The Graph API's `to` for a chat id (the number without its "+")."""
+    return chat_id.removeprefix("+")
+
+
 def language_of_number(wa_id: str | None) -> str | None:
     """The likely language of a WhatsApp id (digits with the country calling code first)."""
     if not wa_id:
         return None
+    wa_id = recipient(wa_id)
     return next((LANGUAGE_BY_CALLING_CODE[wa_id[:n]] for n in (3, 2)
                  if wa_id[:n] in LANGUAGE_BY_CALLING_CODE), None)
 
@@ -509,23 +522,25 @@ class WhatsAppChannel:
                 raise
             log.info("whatsapp: window closed for %s; sending template %s", reply.chat_id,
                      self.options.template)
-            return await self.graph.send_template(reply.chat_id, self.options.template,
+            return await self.graph.send_template(recipient(reply.chat_id),
+                                                  self.options.template,
                                                   self.options.template_language)
 
     async def _send(self, reply: chat.ChatReply) -> str:
+        to = recipient(reply.chat_id)
         reply_to = reply.reply_to if isinstance(reply.reply_to, str) else None
         choices = list(reply.choices)[:MAX_ROWS]
         if not choices:
-            return await self.graph.send_text(reply.chat_id, reply.text, reply_to)
+            return await self.graph.send_text(to, reply.text, reply_to)
         text = reply.text
         if len(text) > BODY_LIMIT:  # the whole text first, the buttons under a short one
-            await self.graph.send_text(reply.chat_id, text, reply_to)
+            await self.graph.send_text(to, text, reply_to)
             text, reply_to = text.rstrip().rsplit("\n", 1)[-1][-BODY_LIMIT:], None
         if len(choices) <= MAX_BUTTONS:
             return await self.graph.send_buttons(
-                reply.chat_id, text, [(c.label, c.data) for c in choices], reply_to)
+                to, text, [(c.label, c.data) for c in choices], reply_to)
         rows = [(*_row_title(c.label), c.data) for c in choices]
-        return await self.graph.send_list(reply.chat_id, text, LIST_BUTTON,
+        return await self.graph.send_list(to, text, LIST_BUTTON,
                                           [(title, data, about) for title, about, data in rows],
                                           reply_to)
 

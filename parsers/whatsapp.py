@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from channels.chat import CHOICE, MESSAGE, OTHER, PRIVATE, ChatFile, ChatUpdate
-from channels.whatsapp import language_of_number
+from channels.whatsapp import chat_key, language_of_number
 from parsers.refcode import DEFAULT_PREFIX, find_codes
 
 # Message types that carry a medium under their own key, and what each probably is before
@@ -312,7 +312,8 @@ def to_update(found: WaMessage, prefix: str = DEFAULT_PREFIX) -> ChatUpdate:
     kind = {"message": "messages", "status": "statuses", "error": "errors"}.get(found.kind,
                                                                               found.kind)
     update = ChatUpdate(
-        kind=kind, event=_event_of(found), chat_id=found.chat_id, chat_type=PRIVATE,
+        kind=kind, event=_event_of(found),
+        chat_id=chat_key(found.chat_id) if found.chat_id else None, chat_type=PRIVATE,
         user_id=found.chat_id, user_name=name, language=language_of_number(found.chat_id),
         message_id=found.message_id, text=_content(found),
         media=[_chat_file(m) for m in found.media], reply_to=found.reply_to,

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import Brief, Chat, Item, Media, Outbound, utcnow
 
-CHAT_CHANNELS = ("telegram",)  # item channels that are chat apps (a new app adds its name)
+# Item channels that are chat apps (a new app adds its name).
+CHAT_CHANNELS = ("telegram", "whatsapp")
 HANDLED = "handled"  # a command, a conversation step or a part merged into another item
 
 

@@ -59,6 +59,7 @@ async def test_a_code_binds_the_chat_then_a_video_is_matched_and_stored(graph, w
     assert "liée" in bound[0]["text"]["body"]  # French, from the +225 number
     assert video.status == "matched" and video.brief_id == brief.id
     assert video.rule == "chat_context" and video.sender == f"wa:{WORKER}"
+    assert video.chat_id == f"+{WORKER}"  # never one of Telegram's integer chat ids
     assert media.sha256 == hashlib.sha256(MP4).hexdigest() and media.kind == "video"
     assert media.external_id == clip and graph.downloads == 1
     assert brief.ref in _text(filed[0])

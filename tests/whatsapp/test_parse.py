@@ -94,7 +94,7 @@ def test_a_batch_is_cut_into_one_item_per_event_each_readable_alone():
     items = split_events(body, data)
     events = [parse_event(item.raw) for item in items]
     assert [e.text or e.type for e in events] == ["a", "b", "video", "status"]
-    assert [i.source.get("chat_id") for i in items] == ["1", "2", "3", None]
+    assert [i.source.get("chat_id") for i in items] == ["+1", "+2", "+3", None]
     assert items[3].external_id == "status:wamid.X:delivered"
     assert {i.content_type for i in items} == {WHATSAPP_EVENT}
     assert events[0].user_name == "Amina" and all(e.malformed is None for e in events)

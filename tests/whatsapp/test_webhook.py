@@ -66,7 +66,7 @@ async def test_a_signed_post_is_stored_one_item_per_message_before_the_200(wa_se
         assert [i.dedupe_key for i in stored] == [
             f"whatsapp:{first['id']}", f"whatsapp:{second['id']}",
             "whatsapp:status:wamid.O1:delivered"]
-        assert [i.chat_id for i in stored] == ["22501", "22502", None]
+        assert [i.chat_id for i in stored] == ["+22501", "+22502", None]  # apart from Telegram's
         assert {i.raw_type for i in stored} == {WHATSAPP_EVENT} and await count(ctx) == 3
         kept = json.loads(await raw_bytes(ctx, stored[0].id))
         assert kept["entry"][0]["changes"][0]["value"]["messages"] == [first]
