@@ -79,7 +79,7 @@ def parse_relay(settings: Settings) -> Relay:
     port = port or (465 if parts.scheme == "smtps" else 587 if username else 25)
     password = _password(settings, unquote(parts.password) if parts.password else None)
     if username and not password:
-        raise ConfigError("INTAKE_SMTP_RELAY_URL names a user but no password is set "
+        raise ConfigError("INTAKE_SMTP_RELAY_URL: names a user but no password is set "
                           "(INTAKE_SMTP_RELAY_PASSWORD or INTAKE_SMTP_RELAY_PASSWORD_FILE)")
     return Relay(
         host=parts.hostname, port=port, username=username, password=password,
