@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import inspect
+
 from channels.contract import EMAIL
 from intake.context import Context
 from store.models import Brief, Item
@@ -83,8 +85,10 @@ def item_json(item: Item, refs: dict[int, Brief], media: list) -> dict:
 
 def _chat_subject(item: Item) -> str | None:
     """A chat message has no subject: the first line of its text or caption stands in."""
-    if item.raw_type == EMAIL:
-        return item.subject  # an email without one says so ("(no subject)")
+    if item.raw_type == EMAIL or "features" in inspect(item).unloaded:
+        # An email without one says so ("(no subject)"); the queue's pages leave the
+        # features unloaded on purpose (tens of kB each).
+        return item.subject
     for line in ((item.features or {}).get("text") or "").splitlines():
         if line.strip():
             return line.strip()[:200]
