@@ -222,11 +222,13 @@ def _read_env_file(path: Path) -> dict[str, str]:
 
 
 def _explain(exc: ValidationError) -> str:
+    """One line per bad setting: its name, then why."""
     lines = []
     for error in exc.errors():
         name = "INTAKE_" + "_".join(str(p) for p in error["loc"][:1]).upper()
-        lines.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
-    return "bad settings:\n  " + "\n  ".join(lines)
+        reason = error["msg"].removeprefix("Value error, ")  # our validators' own words
+        lines.append(f"{name}: {reason} (got {error.get('input')!r})")
+    return "\n".join(lines)
 
 
 def known_setting_names() -> set[str]:

@@ -7,16 +7,19 @@ import email
 import email.policy
 import re
 from dataclasses import dataclass, field
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from html.parser import HTMLParser
 
 import mailparser
+from mailparser.utils import decode_header_part, mime_header_view
 
 from parsers.features import TEXT_LIMIT, Features
 
 _ID = re.compile(r"<([^<>\s]+)>")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
 @dataclass
@@ -55,9 +58,10 @@ def message_id(raw: bytes) -> str | None:
 
 
 def header_references(raw: bytes) -> list[str]:
-    """In-Reply-To then References ids, read from the header section alone (cheap)."""
-    headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(header_block(raw))
-    return reference_ids(str(headers.get("In-Reply-To", "")), str(headers.get("References", "")))
+    """In-Reply-To then References ids (every occurrence), read from the header section alone."""
+    headers = _header_values(raw)
+    return reference_ids(" ".join(_raw_values(headers, "in-reply-to")),
+                         " ".join(_raw_values(headers, "references")))
 
 
 def _ids(value: str) -> list[str]:
@@ -100,18 +104,59 @@ def html_to_text(html: str) -> str:
     return re.sub(r"[ \t]+", " ", "".join(parser.parts)).strip()
 
 
-def _raw_subject(raw: bytes) -> str | None:
-    """Decode a raw 8-bit Subject that mail-parser drops silently (cp1252 fallback)."""
-    for line in header_block(raw).split(b"\n"):
-        if line[:8].lower() == b"subject:":
-            value = line[8:].strip()
-            if all(b < 128 for b in value):
-                return None
-            try:
-                return value.decode("utf-8")
-            except UnicodeDecodeError:
-                return value.decode("cp1252", errors="replace")
-    return None
+def unfold(value: str) -> str:
+    """RFC 5322 §2.2.3: a folded header is one line again once each CRLF before white space goes."""
+    return _FOLD.sub("", value)
+
+
+def decode_words(value: str) -> str:
+    """RFC 2047 words of a header decoded. mail-parser (like the stdlib's decode_header) reads a
+    folded value line by line and strips each line's leading white space, which joins the
+    plain text after an encoded word to it ("pédiatriquespendant"); unfolded first, only the
+    white space between two adjacent encoded words goes, as RFC 2047 §6.2 says."""
+    return decode_header_part(unfold(value))
+
+
+def _header_values(raw: bytes) -> Message:
+    return BytesHeaderParser(policy=email.policy.compat32).parsebytes(header_block(raw))
+
+
+def _raw_values(headers: Message, name: str) -> list[str]:
+    """Every occurrence of a header as it was sent (8-bit bytes kept as surrogate escapes)."""
+    return [str(value) for key, value in headers.raw_items() if key.lower() == name]
+
+
+def _subject(headers: Message) -> str:
+    """The first Subject, decoded. Raw 8-bit text (which mail-parser drops silently) is read
+    as UTF-8 (RFC 6532), else cp1252."""
+    values = _raw_values(headers, "subject")
+    if not values:
+        return ""
+    value = unfold(values[0])
+    if value.isascii():
+        return decode_words(value)
+    octets = value.encode("utf-8", errors="surrogateescape")
+    try:
+        return octets.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return octets.decode("cp1252", errors="replace").strip()
+
+
+def _repeated(headers: Message) -> list[str]:
+    """Headers RFC 5322 §3.6 allows once that came more than once (the first one counts)."""
+    once = ("subject", "message-id", "in-reply-to", "references")
+    return [f"DuplicateHeader: {name}" for name in once if len(_raw_values(headers, name)) > 1]
+
+
+def _filename_fixes(message: Message) -> dict[str, str]:
+    """mail-parser's reading of each folded file name → the right one (see decode_words); the
+    parts are those mail-parser walked, their names read through its own header view."""
+    fixes = {}
+    for part in message.walk():
+        name = mime_header_view(part)[0].get_filename()
+        if name and "\n" in name:
+            fixes[decode_header_part(name)] = decode_words(name)
+    return fixes
 
 
 def _sender(from_: list, envelope_sender: str | None) -> str | None:
@@ -123,7 +168,7 @@ def _sender(from_: list, envelope_sender: str | None) -> str | None:
     return None
 
 
-def _decode_attachment(part: dict) -> Attachment:
+def _decode_attachment(part: dict, fixes: dict[str, str]) -> Attachment:
     payload = part.get("payload") or ""
     if part.get("binary"):
         data = base64.b64decode(payload)
@@ -131,7 +176,7 @@ def _decode_attachment(part: dict) -> Attachment:
         data = payload.encode(part.get("charset") or "utf-8", errors="replace")
     disposition = (part.get("content-disposition") or "").lower()
     return Attachment(
-        filename=part.get("filename"),
+        filename=fixes.get(part.get("filename"), part.get("filename")),
         declared_type=part.get("mail_content_type"),
         payload=data,
         inline=disposition.startswith("inline"),
@@ -172,21 +217,24 @@ def parse_email(raw: bytes, channel: str, envelope_sender: str | None = None) ->
 
 def _parse_mailparser(raw: bytes, channel: str, envelope_sender: str | None) -> ParsedEmail:
     parsed = mailparser.parse_from_bytes(raw)
+    headers = _header_values(raw)
     text = "\n".join(parsed.text_plain) or html_to_text("\n".join(parsed.text_html))
+    # Subject and references are read here, not from mail-parser, which gives a list for a
+    # repeated header (a second Subject once failed matching with a TypeError).
     features = Features(
         channel=channel,
         sender=_sender(parsed.from_, envelope_sender),
-        subject=_raw_subject(raw) or parsed.subject or "",
+        subject=_subject(headers),
         text=text[:TEXT_LIMIT],
         message_id=message_id(raw),
-        references=reference_ids(parsed.in_reply_to, parsed.references),
+        references=header_references(raw),
     )
-    attachments = []
+    attachments, fixes = [], _filename_fixes(parsed.message)
     for part in parsed.attachments:
-        attachments.append(_decode_attachment(part))
+        attachments.append(_decode_attachment(part, fixes))
         part["payload"] = None  # its base64 text is bigger than the file: drop it now
     features.filenames = [a.filename for a in attachments if a.filename]
-    defects = sorted(str(d) for d in parsed.defects_categories)
+    defects = sorted({str(d) for d in parsed.defects_categories} | set(_repeated(headers)))
     return ParsedEmail(features, attachments, defects, _headers(parsed.message))
 
 
@@ -197,17 +245,20 @@ def _parse_stdlib(raw: bytes, channel: str, sender: str | None, why: str) -> Par
         if part.is_multipart() or part.get_content_maintype() == "multipart":
             continue  # a broken multipart container: its children, if any, come next
         data = part.get_payload(decode=True) or b""
-        if part.get_filename() or part.get_content_maintype() not in ("text", "message"):
-            attachments.append(Attachment(part.get_filename(), part.get_content_type(), data))
+        filename = part.get_filename()
+        if filename or part.get_content_maintype() not in ("text", "message"):
+            filename = decode_words(filename) if filename else None
+            attachments.append(Attachment(filename, part.get_content_type(), data))
         else:
             texts.append(data.decode(part.get_content_charset() or "utf-8", errors="replace"))
     features = Features(
         channel=channel,
         sender=_sender(getaddresses([str(message.get("From", ""))]), sender),
-        subject=str(message.get("Subject", "")),
+        subject=_subject(_header_values(raw)),
         text="\n".join(texts)[:TEXT_LIMIT],
         filenames=[a.filename for a in attachments if a.filename],
         message_id=message_id(raw),
+        references=header_references(raw),
     )
     return ParsedEmail(features, attachments, [f"mail-parser failed: {why}"], _headers(message),
                        fallback=True)

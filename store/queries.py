@@ -289,17 +289,29 @@ async def list_items(
     brief_id: int | None = None, after_id: int = 0, limit: int = 50, newest_first: bool = False,
 ) -> list[Item]:
     """Items by keyset (id) pagination, oldest first unless asked otherwise."""
-    query = select(Item)
+    query = _items_where(select(Item), status, channel, brief_id)
+    if after_id:
+        query = query.where(Item.id < after_id if newest_first else Item.id > after_id)
+    order = Item.id.desc() if newest_first else Item.id
+    return list(await session.scalars(query.order_by(order).limit(limit)))
+
+
+async def count_items_after(session: AsyncSession, after_id: int, *, status: str | None = None,
+                            channel: str | None = None, brief_id: int | None = None) -> int:
+    """How many items list_items would still give after `after_id` (oldest first)."""
+    query = _items_where(select(func.count(Item.id)), status, channel, brief_id)
+    return await session.scalar(query.where(Item.id > after_id)) or 0
+
+
+def _items_where(query: Select, status: str | None, channel: str | None,
+                 brief_id: int | None) -> Select:
     if status:
         query = query.where(Item.status == status)
     if channel:
         query = query.where(Item.channel == channel)
     if brief_id is not None:
         query = query.where(Item.brief_id == brief_id)
-    if after_id:
-        query = query.where(Item.id < after_id if newest_first else Item.id > after_id)
-    order = Item.id.desc() if newest_first else Item.id
-    return list(await session.scalars(query.order_by(order).limit(limit)))
+    return query
 
 
 async def briefs_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Brief]:

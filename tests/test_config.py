@@ -63,3 +63,43 @@ def test_public_names_include_the_documented_ones():
                  "INTAKE_SMTP_RECIPIENTS", "INTAKE_SMTP_MAX_BYTES", "INTAKE_WEB_HOST",
                  "INTAKE_WEB_PORT", "INTAKE_REF_PREFIX"):
         assert name in names
+
+
+def _problems(tmp_path, **values) -> list[str]:
+    from intake.cli.checks import check_settings
+
+    try:
+        check_settings(load_settings({}, data_dir=tmp_path, **values))
+    except ConfigError as exc:
+        return str(exc).splitlines()
+    return []
+
+
+def test_start_up_checks_pass_on_the_defaults(tmp_path):
+    assert _problems(tmp_path) == []
+
+
+def test_a_relay_without_our_address_is_named(tmp_path):
+    [line] = _problems(tmp_path, smtp_relay_url="smtp://127.0.0.1:25")
+    assert line.startswith("INTAKE_ACK_FROM: INTAKE_SMTP_RELAY_URL is set")
+    assert _problems(tmp_path, smtp_relay_url="smtp://127.0.0.1:25",
+                     ack_from="videos@intake.example") == []
+
+
+def test_half_a_tls_setting_or_an_unreadable_certificate_is_named(tmp_path):
+    [line] = _problems(tmp_path, smtp_tls_cert=tmp_path / "cert.pem")
+    assert line.startswith("INTAKE_SMTP_TLS_CERT: STARTTLS needs both")
+    (tmp_path / "cert.pem").write_text("not a certificate")
+    [line] = _problems(tmp_path, smtp_tls_cert=tmp_path / "cert.pem",
+                       smtp_tls_key=tmp_path / "cert.pem")
+    assert line.startswith(f"INTAKE_SMTP_TLS_CERT: cannot load {tmp_path / 'cert.pem'}")
+
+
+@pytest.mark.parametrize(("pattern", "reason"), [
+    (r"response (\d+", "not a regular expression"),
+    (r"response (\d+)", "needs a named group"),
+])
+def test_a_response_id_pattern_must_compile_with_an_id_group(tmp_path, pattern, reason):
+    [line] = _problems(tmp_path, response_id_pattern=pattern)
+    assert line.startswith(f"INTAKE_RESPONSE_ID_PATTERN: {reason}")
+    assert _problems(tmp_path, response_id_pattern=r"ref (?P<id>\d+)") == []

@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from intake.cli.checks import check_settings
 from intake.config import ConfigError, Settings, load_settings
 from intake.context import Context, build_context
 
@@ -26,18 +28,25 @@ def _print(data: object, as_json: bool, human: Callable[[object], str]) -> None:
         print(human(data))
 
 
+def _cell(value: object, width: int | None = None) -> str:
+    """Text as one table cell: line breaks and tabs (a title typed in a survey form, a
+    message) become single spaces, so that each row stays one line."""
+    return " ".join(str(value or "").split())[:width]
+
+
 def _items_table(items: list[dict]) -> str:
     lines = [f"{'ID':>6}  {'CHANNEL':8} {'STATUS':9} {'BRIEF':13} {'RULE':15} SUBJECT"]
     for i in items:
         lines.append(f"{i['id']:>6}  {i['channel']:8} {i['status']:9} {i['brief_ref'] or '-':13} "
-                     f"{i['rule'] or '-':15} {(i['subject'] or '')[:60]}")
+                     f"{i['rule'] or '-':15} {_cell(i['subject'], 60)}")
     return "\n".join(lines)
 
 
 def _item_text(item: dict) -> str:
     out = [f"item {item['id']} ({item['channel']}) {item['status']}"
-           + (f" → {item['brief_ref']} \"{item['brief_title']}\"" if item["brief_ref"] else ""),
-           f"  from: {item['sender']}", f"  subject: {item['subject']}",
+           + (f" → {item['brief_ref']} \"{_cell(item['brief_title'])}\"" if item["brief_ref"]
+              else ""),
+           f"  from: {item['sender']}", f"  subject: {_cell(item['subject'])}",
            f"  received: {item['received_at']}  rule: {item['rule']}  "
            f"confidence: {item['confidence']}  flags: {', '.join(item['flags']) or '-'}"]
     if item["error"]:
@@ -54,8 +63,8 @@ def _item_text(item: dict) -> str:
 def _briefs_table(briefs: list[dict]) -> str:
     lines = [f"{'REF':13} {'RESPONSE':10} {'EMAIL':30} TITLE"]
     for b in briefs:
-        lines.append(f"{b['ref']:13} {b['response_id'] or '-':10} {b['email'] or '-':30} "
-                     f"{(b['title'] or '')[:60]}")
+        lines.append(f"{b['ref']:13} {_cell(b['response_id']) or '-':10} "
+                     f"{_cell(b['email']) or '-':30} {_cell(b['title'], 60)}")
     return "\n".join(lines)
 
 
@@ -127,17 +136,23 @@ async def cmd_briefs_show(ctx: Context, args: argparse.Namespace) -> int:
         print(f"no brief {args.ref}", file=sys.stderr)
         return 1
     _print(brief, args.json, lambda b: "\n".join(
-        [f"{b['ref']} \"{b['title']}\" ({b['email'] or 'no email'}, response {b['response_id']})",
+        [f"{b['ref']} \"{_cell(b['title'])}\" ({_cell(b['email']) or 'no email'}, "
+         f"response {_cell(b['response_id'])})",
          _items_table(b["items"])]))
     return 0
 
 
 async def cmd_items_list(ctx: Context, args: argparse.Namespace) -> int:
-    from intake.review.views import items_view
+    from intake.review.views import items_after, items_view
 
-    items = await items_view(ctx, status=args.status, channel=args.channel,
-                             after_id=args.after, limit=args.limit)
+    filters = {"status": args.status, "channel": args.channel}
+    items = await items_view(ctx, after_id=args.after, limit=args.limit, **filters)
     _print(items, args.json, _items_table)
+    if not args.json and len(items) == args.limit:  # JSON stays a list: scripts page by id
+        last = items[-1]["id"]
+        more = await items_after(ctx, last, **filters)
+        if more:
+            print(f"{more} more: --after {last}", file=sys.stderr)
     return 0
 
 
@@ -266,6 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text!r}")
+    return int(text)
+
+
 def _roles(text: str) -> list[str]:
     """--only smtp,worker → ["smtp", "worker"], refusing a role this build does not have."""
     from intake.serve import STARTERS
@@ -286,7 +307,7 @@ def _items_parser(sub: argparse._SubParsersAction) -> None:
                                           "rejected", "handled"])
     lst.add_argument("--channel")
     lst.add_argument("--after", type=int, default=0, help="only items with a larger id")
-    lst.add_argument("--limit", type=int, default=100)
+    lst.add_argument("--limit", type=_positive, default=100, help="at most this many (100)")
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(func=cmd_items_list)
     show = items.add_parser("show", help="one item with media, candidates and history")
@@ -308,15 +329,28 @@ def _items_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        code = _run(build_parser().parse_args(argv))
+        sys.stdout.flush()  # a reader gone away shows here, not at the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # `intake items show 7 | head`: the reader has what it wanted. Stop quietly, with the
+        # status of a program stopped by SIGPIPE; stdout to /dev/null, so that the
+        # interpreter's last flush has nowhere to fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
-    except ConfigError as exc:
-        print(f"intake: {exc}", file=sys.stderr)
-        return 2
-    _logging(args.verbose, settings.log_json)
-    try:
+        check_settings(settings)  # before anything starts: no database, no role
+        _logging(args.verbose, settings.log_json)
         return asyncio.run(_with_context(settings, lambda ctx: args.func(ctx, args)))
+    except ConfigError as exc:  # found at start or, should a check be missing, later
+        for line in str(exc).splitlines():
+            print(f"intake: {line}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -69,7 +69,7 @@ def parse_relay(settings: Settings) -> Relay:
     parts, port, username = _relay_address(settings.smtp_relay_url)
     password = _password(settings, unquote(parts.password) if parts.password else None)
     if username and not password:
-        raise ConfigError("INTAKE_SMTP_RELAY_URL names a user but no password is set "
+        raise ConfigError("INTAKE_SMTP_RELAY_URL: names a user but no password is set "
                           "(INTAKE_SMTP_RELAY_PASSWORD or INTAKE_SMTP_RELAY_PASSWORD_FILE)")
     return Relay(
         host=parts.hostname, port=port, username=username, password=password,

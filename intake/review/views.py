@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import inspect
+
+from channels.contract import EMAIL
 from intake.context import Context
 from store.models import Brief, Item
 from store.queries import (
     brief_by_ref,
     briefs_by_ids,
+    count_items_after,
     events_of,
     list_briefs,
     list_items,
@@ -62,7 +66,7 @@ def item_json(item: Item, refs: dict[int, Brief], media: list) -> dict:
         "confidence": item.confidence,
         "flags": list(item.flags or []),
         "sender": item.sender,
-        "subject": item.subject,
+        "subject": item.subject or _chat_subject(item),
         "received_at": item.received_at.isoformat() if item.received_at else None,
         "processed_at": item.processed_at.isoformat() if item.processed_at else None,
         "error": item.error,
@@ -79,6 +83,18 @@ def item_json(item: Item, refs: dict[int, Brief], media: list) -> dict:
     }
 
 
+def _chat_subject(item: Item) -> str | None:
+    """A chat message has no subject: the first line of its text or caption stands in."""
+    if item.raw_type == EMAIL or "features" in inspect(item).unloaded:
+        # An email without one says so ("(no subject)"); the queue's pages leave the
+        # features unloaded on purpose (tens of kB each).
+        return item.subject
+    for line in ((item.features or {}).get("text") or "").splitlines():
+        if line.strip():
+            return line.strip()[:200]
+    return item.subject
+
+
 def brief_json(brief: Brief) -> dict:
     return {
         "id": brief.id, "ref": brief.ref, "response_id": brief.response_id,
@@ -93,6 +109,12 @@ async def items_view(ctx: Context, **filters) -> list[dict]:  # noqa: ANN003
     async with ctx.db.reader()() as session:
         items = await list_items(session, **filters)
         return await _with_relations(session, items)
+
+
+async def items_after(ctx: Context, after_id: int, **filters) -> int:  # noqa: ANN003
+    """How many items (status, channel filters) come after `after_id`: the rest of a page."""
+    async with ctx.db.reader()() as session:
+        return await count_items_after(session, after_id, **filters)
 
 
 async def _with_relations(session, items: list[Item],  # noqa: ANN001

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
@@ -27,7 +28,8 @@ def flags_of(dovecot, folder: str = "INBOX") -> dict[int, set[bytes]]:  # noqa: 
         client.logout()
 
 
-async def test_mail_appended_while_idling_is_taken_within_5_s(dovecot, tmp_path, database_url):
+async def test_mail_appended_while_idling_is_taken_without_waiting_for_a_poll(
+        dovecot, tmp_path, database_url):
     harness = Harness(tmp_path, database_url)
     try:
         ctx = await harness.open(imap_urls=[dovecot.url()])
@@ -36,7 +38,9 @@ async def test_mail_appended_while_idling_is_taken_within_5_s(dovecot, tmp_path,
         await wait_for(lambda: pollers[0].state == "idle", 30, "the poller to IDLE")
         assert await count_items(ctx) == 1  # the mail already there at start-up
         dovecot.append([mail(2)])
-        await wait_for(lambda: _count_is(ctx, 2), 5, "the IDLE wake-up")
+        # The next poll is 600 s away: only IDLE brings it in sooner (no tighter limit, which
+        # a loaded machine could miss).
+        await wait_for(lambda: _count_is(ctx, 2), 120, "the IDLE wake-up")
         items = await all_items(ctx)
         assert [i.channel for i in items] == ["imap", "imap"]
         source = items[1].source
@@ -143,10 +147,12 @@ async def test_malformed_mail_from_the_corpus_does_not_stall_the_mailbox(dovecot
 
 async def test_try_later_leaves_the_message_unmarked_and_retries(dovecot, harness):
     ctx = await harness.open(imap_urls=[dovecot.url()])
-    refusals = []
+    refusals, looked = [], asyncio.Event()
 
     async def storage_down_twice(raw):  # noqa: ANN001, ANN202
-        if raw.source["uid"] == 2 and len(refusals) < 2:
+        # Down until the test has looked (its retry after back-off must not come first on a
+        # loaded machine), and for two tries at least.
+        if raw.source["uid"] == 2 and (len(refusals) < 2 or not looked.is_set()):
             refusals.append(raw.source["uid"])
             raise TryLater("disk full")
         return await accept(ctx, raw)
@@ -158,8 +164,9 @@ async def test_try_later_leaves_the_message_unmarked_and_retries(dovecot, harnes
     assert flags[1] >= ACCEPTED
     assert not flags[2] & ACCEPTED and not flags[3] & ACCEPTED
     assert (await harness.checkpoint())["last_uid"] == 1
-    await wait_for(lambda: _checkpoint_at(harness, 3), 30, "the retries")
-    assert len(refusals) == 2 and await count_items(ctx) == 3
+    looked.set()
+    await wait_for(lambda: _checkpoint_at(harness, 3), 60, "the retries")
+    assert len(refusals) >= 2 and await count_items(ctx) == 3
     assert all(f >= ACCEPTED for f in flags_of(dovecot).values())
 
 

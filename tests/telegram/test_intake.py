@@ -515,6 +515,8 @@ async def test_a_tap_on_the_bots_own_buttons_is_not_announced_twice(fake_api, tg
     async with serving(settings, fake=fake_api) as ctx:
         fake_api.push(tg.update(text="A note", sender=tg.user(522)))
         (item,) = await processed(ctx, 1)
+        # The question is queued by the worker's hook after the verdict: wait for it.
+        await wait_for(lambda: rows(ctx, Outbound))
         await resolve(ctx, item.id, "assign", "telegram:522", ref=brief.ref)
         assert [r.reason for r in await rows(ctx, Outbound)] == [None]
 
