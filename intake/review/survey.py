@@ -36,7 +36,7 @@ DEFAULT_MAPPING: dict[str, list[str]] = {
 # ("What is the title of your practice?", "Ihre E-Mail-Adresse"): surveys ask in sentences.
 CONTAINS: dict[str, tuple[str, ...]] = {
     "title": ("title", "titre", "titulo", "título", "titel", "название", "标题", "عنوان"),
-    "email": ("email", "e mail", "courriel", "correo", "почта", "邮件", "البريد"),
+    "email": ("email", "e mail", "mail", "courriel", "correo", "почта", "邮件", "البريد"),
 }
 REQUIRED = ("response_id", "title")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -81,8 +81,8 @@ def load_mapping(path: Path | None) -> Choice:
     return as_choice(custom)
 
 
-def map_columns(table: Table, chosen: Choice | None = None, preferred: Choice | None = None
-                ) -> dict[str, int]:
+def map_columns(table: Table, chosen: Choice | None = None, preferred: Choice | None = None,
+                *, require: bool = True) -> dict[str, int]:
     """Brief field → column index. Fields `chosen` must name a column; `preferred` names
     (a mapping remembered from an earlier file) are tried before the default ones. A column
     serves one field; among several that fit, one with answers wins."""
@@ -104,7 +104,7 @@ def map_columns(table: Table, chosen: Choice | None = None, preferred: Choice | 
         if found is not None:
             columns[name] = found
     missing = [name for name in REQUIRED if name not in columns]
-    if missing:
+    if missing and require:
         wanted = "; ".join(f"{m}: one of {DEFAULT_MAPPING[m][:4]}" for m in missing)
         raise ImportFailed(f"missing column(s) {', '.join(missing)} ({wanted}). Columns "
                            f"found: {_listing(table)}. Use --mapping FILE to name them.")
@@ -183,15 +183,16 @@ class Plan:
 
 
 def plan(path: Path, *, mapping_file: Path | None = None, chosen: Choice | None = None,
-         preferred: Choice | None = None) -> Plan:
+         preferred: Choice | None = None, require: bool = True) -> Plan:
     """Read the file and choose its columns: `chosen` (a form's picks) over the mapping
-    file, over `preferred` (remembered), over the names recognised by default."""
+    file, over `preferred` (remembered), over the names recognised by default. Without
+    `require`, a plan may lack the title or response id (to show what there is)."""
     path = Path(path)
     if not path.is_file():
         raise ImportFailed(f"no such file: {path}")
     table = read_table(path)
-    return Plan(path, table, map_columns(table, {**load_mapping(mapping_file), **(chosen or {})},
-                                         preferred))
+    choice = {**load_mapping(mapping_file), **(chosen or {})}
+    return Plan(path, table, map_columns(table, choice, preferred, require=require))
 
 
 async def import_briefs(
@@ -229,11 +230,13 @@ def preview(chosen: Plan) -> dict:
     table, columns = chosen.table, chosen.columns
     fields = {index: name for name, index in columns.items()}
     first = table.rows[0] if table.rows else (0, [])
-    try:
-        validate(table, columns)
-        errors = []
-    except ImportFailed as exc:
-        errors = exc.errors
+    missing = [name for name in REQUIRED if name not in columns]
+    errors = []
+    if not missing:
+        try:
+            validate(table, columns)
+        except ImportFailed as exc:
+            errors = exc.errors
     return {
         "file": chosen.path.name, "format": table.kind, "header_rows": table.skipped,
         "rows": len(table.rows),
@@ -244,8 +247,20 @@ def preview(chosen: Plan) -> dict:
         "sample": {"line": first[0], "values": {
             name: (first[1][i].strip() if i < len(first[1]) else "")
             for name, i in columns.items()}},
-        "errors": errors,
+        "missing": missing, "errors": errors,
     }
+
+
+async def dry_run(ctx: Context, chosen: Plan) -> dict:
+    """The preview, with how many of its response ids are new to the database."""
+    shown = preview(chosen)
+    if "response_id" in chosen.columns:
+        index = chosen.columns["response_id"]
+        ids = {cells[index].strip() for _, cells in chosen.table.rows if index < len(cells)}
+        async with ctx.db.reader()() as session:
+            known = {b.response_id for b in await all_briefs(session)}
+        shown["new"], shown["known"] = len(ids - known - {""}), len(ids & known)
+    return shown
 
 
 def _sample(table: Table, index: int) -> str:
