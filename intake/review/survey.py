@@ -56,7 +56,7 @@ class ImportReport:
 
 def as_choice(mapping: dict[str, object]) -> Choice:
     """{"title": "Q3", "email": ["Contact"], "name": null} → lists; unknown fields refused."""
-    choice = {}
+    choice: Choice = {}
     for name, headers in mapping.items():
         if name not in DEFAULT_MAPPING:
             raise ImportFailed(f"mapping: unknown field {name!r}; known: "
@@ -293,3 +293,26 @@ def _upsert(ctx, session, existing, taken, values, extra, report) -> None:  # no
         report.updated += 1
     else:
         report.unchanged += 1
+
+
+# -- the columns a coordinator picked, remembered for the next file ------------------------
+
+PICKED = "survey.columns"  # the preference holding them
+PICKABLE = ("title", "response_id", "email")  # the fields the import page offers to pick
+
+
+async def remembered(ctx: Context) -> Choice:
+    """The columns picked on the last import through the web page, by name."""
+    from store.queries import get_preference
+
+    async with ctx.db.reader()() as session:
+        return as_choice(await get_preference(session, PICKED))
+
+
+async def remember(ctx: Context, chosen: Plan, actor: str) -> None:
+    from store.queries import set_preference
+
+    names = {name: chosen.table.headers[chosen.columns[name]] if name in chosen.columns else None
+             for name in PICKABLE}
+    async with ctx.db.writer()() as session, session.begin():
+        await set_preference(session, PICKED, names, actor)
