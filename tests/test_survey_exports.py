@@ -127,3 +127,20 @@ def test_column_letters_and_positions():
     assert [letter(i) for i in (0, 25, 26, 51, 702)] == ["A", "Z", "AA", "AZ", "AAA"]
     assert [position(p) for p in ("#A", "#c", "#AA", "#1", "# 27", "A", "#0x")] == [
         0, 2, 26, 0, 26, None, None]
+
+
+async def test_picked_columns_are_stored_and_preferred_next_time(ctx, tmp_path):
+    from intake.review.survey import remember, remembered
+
+    assert await remembered(ctx) == {}
+    first = plan(SURVEYS / "surveymonkey.csv", chosen={"email": ["#F"]}, require=False)
+    await remember(ctx, first, "cora")
+    await remember(ctx, first, "cleo")  # one row, updated in place
+    assert await remembered(ctx) == {"title": [first.table.headers[9]],
+                                     "response_id": ["Respondent ID"],
+                                     "email": ["Email Address"]}
+    # Preferred, not required: the (empty) column picked last time wins over recognition.
+    again = plan(SURVEYS / "surveymonkey.csv", preferred=await remembered(ctx))
+    assert again.table.headers[again.columns["email"]] == "Email Address"
+    other = plan(SURVEYS / "kobotoolbox.csv", preferred=await remembered(ctx))
+    assert other.table.headers[other.columns["email"]] == "Your email"  # no such column there

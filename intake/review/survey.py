@@ -85,7 +85,7 @@ def map_columns(table: Table, chosen: Choice | None = None, preferred: Choice | 
                 *, require: bool = True) -> dict[str, int]:
     """Brief field → column index. Fields `chosen` must name a column; `preferred` names
     (a mapping remembered from an earlier file) are tried before the default ones. A column
-    serves one field; among several that fit, one with answers wins."""
+    serves one field; among several recognised, one with answers wins."""
     chosen, preferred = chosen or {}, preferred or {}
     filled = {i for _, cells in table.rows for i, c in enumerate(cells) if c.strip()}
     columns: dict[str, int] = {}
@@ -99,8 +99,11 @@ def map_columns(table: Table, chosen: Choice | None = None, preferred: Choice | 
     for name, names in DEFAULT_MAPPING.items():
         if name in chosen:
             continue
-        found = _find(table, preferred.get(name, []) + names, set(columns.values()), filled,
-                      CONTAINS.get(name, ()))
+        taken = set(columns.values())
+        # A column picked last time wins even when it has no answers yet.
+        found = _find(table, preferred.get(name, []), taken, set(range(len(table.columns))))
+        if found is None:
+            found = _find(table, names, taken, filled, CONTAINS.get(name, ()))
         if found is not None:
             columns[name] = found
     missing = [name for name in REQUIRED if name not in columns]
