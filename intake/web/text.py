@@ -238,6 +238,7 @@ TEXT: dict[str, str] = {
     "import.file": "Survey export",
     "import.mapping": "Column mapping (optional JSON)",
     "import.submit": "Import",
+    "import.upload": "Upload and check the columns",
     "import.done": "Imported {file}",
     "import.summary": "{rows} rows: {created} new, {updated} updated, {unchanged} unchanged; "
                       "{rematched} unmatched item(s) now matched.",
