@@ -201,11 +201,17 @@ async def stage_survey(app: web.Application, user: Principal, upload: Upload) ->
     _, path = _survey_file(upload)
     mapping = upload.files.get("mapping")
     custom = load_mapping(mapping[1]) if mapping else {}
-    staged = plan(path, chosen=custom, preferred=await remembered(ctx), require=False)
+    preferred = await remembered(ctx)
+
+    def read() -> tuple:  # reading and checking a large export takes a while: off the loop
+        staged = plan(path, chosen=custom, preferred=preferred, require=False)
+        return staged, preview(staged)
+
+    staged, shown = await asyncio.to_thread(read)
     await asyncio.to_thread(_sweep, ctx.settings.spool_dir)
     (path.parent / OWNER).write_text(user.name, encoding="utf-8")
     upload.files.pop("file")  # kept: step 2 imports it
-    return {"token": path.parent.name, "preview": preview(staged),
+    return {"token": path.parent.name, "preview": shown,
             "picked": {name: staged.columns.get(name) for name in PICKABLE},
             "mapping": json.dumps({k: v for k, v in as_choice(custom).items()
                                    if k not in PICKABLE})}
@@ -259,7 +265,7 @@ async def import_pending(app: web.Application, user: Principal, token: str, form
         others = as_choice(json.loads(str(form.get("mapping") or "{}")))
     except ValueError:
         others = {}
-    chosen = plan(path, chosen={**others, **picks(form)})
+    chosen = await asyncio.to_thread(plan, path, chosen={**others, **picks(form)})
     report = await import_plan(ctx, chosen, actor=user.name)
     await remember(ctx, chosen, user.name)
     shutil.rmtree(path.parent, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -97,12 +98,12 @@ async def _restage(request: web.Request, user: Principal, token: str, form: obje
 
     try:
         path = pending_file(request.app, user, token)
-        staged = plan(path, require=False)
+        shown = await asyncio.to_thread(lambda: preview(plan(path, require=False)))
     except ImportFailed:
         return None
     picked = {name: int(v) if (v := str(form.get(name, ""))).isdigit() else None
               for name in ("title", "response_id", "email")}
-    return {"token": token, "preview": preview(staged), "picked": picked,
+    return {"token": token, "preview": shown, "picked": picked,
             "mapping": str(form.get("mapping", "{}"))}
 
 
