@@ -144,3 +144,32 @@ async def test_picked_columns_are_stored_and_preferred_next_time(ctx, tmp_path):
     assert again.table.headers[again.columns["email"]] == "Email Address"
     other = plan(SURVEYS / "kobotoolbox.csv", preferred=await remembered(ctx))
     assert other.table.headers[other.columns["email"]] == "Your email"  # no such column there
+
+
+async def test_a_first_row_without_its_id_is_not_taken_for_a_header_row(ctx, tmp_path):
+    # An unnamed column and a first row lacking its response id: still a bad row, named.
+    (tmp_path / "s.csv").write_text("id,title,,email\n,Clinics,note,a@example.org\n"
+                                    "2,Kiosks,,b@example.org\n")
+    with pytest.raises(ImportFailed) as failed:
+        await import_briefs(ctx, tmp_path / "s.csv")
+    assert failed.value.errors == ["line 2: empty response id"]
+    assert preview(plan(tmp_path / "s.csv"))["header_rows"] == []
+
+
+async def test_the_report_names_the_header_rows_it_skipped(ctx):
+    report = await import_briefs(ctx, SURVEYS / "surveymonkey.csv")
+    assert report.header_rows == ["answer names"]
+
+
+async def test_surveymonkey_answer_row_in_a_language_we_have_no_words_for(ctx, tmp_path):
+    # Dutch: "Open antwoord" is not a known answer name; the named choices of a question
+    # spread over header-less columns give the row away.
+    (tmp_path / "nl.csv").write_bytes(
+        "\ufeffRespondent ID,Collector ID,Titel van de praktijk,Niveau,,\r\n"
+        ",,Open antwoord,Nationaal,Regionaal,Lokaal\r\n"
+        "114239001234,431876291,Wijkverpleging op de fiets,,Regionaal,\r\n".encode())
+    report = await import_briefs(ctx, tmp_path / "nl.csv")
+    assert report.header_rows == ["answer names"] and report.created == 1
+    brief = (await _briefs(ctx))["114239001234"]
+    assert brief.title == "Wijkverpleging op de fiets"
+    assert brief.extra == {"Collector ID": "431876291", "Niveau / Regionaal": "Regionaal"}

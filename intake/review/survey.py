@@ -52,6 +52,7 @@ class ImportReport:
     rematched: int = 0
     columns: dict[str, str] = field(default_factory=dict)  # brief field → header used
     ignored_columns: list[str] = field(default_factory=list)
+    header_rows: list[str] = field(default_factory=list)  # recognised under the first, skipped
 
 
 def as_choice(mapping: dict[str, object]) -> Choice:
@@ -211,7 +212,7 @@ async def import_plan(ctx: Context, chosen: Plan, *, actor: str = "cli",
                       progress: bool = False) -> ImportReport:
     table, columns, path = chosen.table, chosen.columns, chosen.path
     records = validate(table, columns)
-    report = ImportReport(rows=len(records),
+    report = ImportReport(rows=len(records), header_rows=table.skipped,
                           columns={k: table.headers[v] for k, v in columns.items()})
     report.ignored_columns = [h for i, h in enumerate(table.headers)
                               if i not in columns.values()]

@@ -224,8 +224,12 @@ def _sub_answers(headers: list[str], cells: list[str]) -> bool:
         return False
     if any(c.strip().casefold() in SUB_ANSWERS for c in cells):
         return True
-    spans = [i for i, h in enumerate(headers) if not h and i < len(cells) and cells[i].strip()]
-    return any(i > 0 for i in spans)
+    # Choices are always named, so every header-less column (but the first) has a name here,
+    # and SurveyMonkey's own columns (respondent and collector ids, dates…) have none; a data
+    # row that merely lacks its id has its next answer filled.
+    unnamed = [i for i, h in enumerate(headers) if i > 0 and not h]
+    return (len(cells) > 1 and not cells[1].strip() and bool(unnamed)
+            and all(i < len(cells) and cells[i].strip() for i in unnamed))
 
 
 def _surveymonkey_table(headers: list[str], body: list) -> Table:
