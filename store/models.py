@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 models: briefs, items, media, links, audit events, checkpoints, users, chats."""
+"""SQLAlchemy 2 models: briefs, items, media, links, audit events, checkpoints, preferences,
+users, chats."""
 
 from __future__ import annotations
 
@@ -188,6 +189,18 @@ class Checkpoint(Base):
     channel: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(500))
     value: Mapped[dict] = mapped_column(Json, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Preference(Base):
+    """A choice the review app remembers, by name (e.g. the survey import's columns)."""
+
+    __tablename__ = "preferences"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    value: Mapped[dict] = mapped_column(Json, default=dict)
+    updated_by: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 

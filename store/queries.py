@@ -13,7 +13,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import Brief, Checkpoint, Event, Item, ItemMedia, Media, Outbound, utcnow
+from store.models import (
+    Brief,
+    Checkpoint,
+    Event,
+    Item,
+    ItemMedia,
+    Media,
+    Outbound,
+    Preference,
+    utcnow,
+)
 
 RETRYABLE = "failed"
 
@@ -277,6 +287,19 @@ async def set_checkpoint(session: AsyncSession, channel: str, name: str, value: 
         session.add(Checkpoint(channel=channel, name=name, value=value))
     else:
         row.value = value
+
+
+async def get_preference(session: AsyncSession, name: str) -> dict:
+    row = await session.scalar(select(Preference).where(Preference.name == name))
+    return dict(row.value) if row else {}
+
+
+async def set_preference(session: AsyncSession, name: str, value: dict, actor: str) -> None:
+    row = await session.scalar(select(Preference).where(Preference.name == name))
+    if row is None:
+        session.add(Preference(name=name, value=value, updated_by=actor))
+    else:
+        row.value, row.updated_by = value, actor
 
 
 def backoff(attempts: int) -> datetime:

@@ -102,6 +102,10 @@ async def cmd_briefs_import(ctx: Context, args: argparse.Namespace) -> int:
     from intake.pipeline.worker import Processor
     from intake.review.survey import ImportFailed, import_briefs
 
+    if args.dry_run:
+        from intake.cli.survey import dry_run
+
+        return await dry_run(ctx, args)
     try:
         report = await import_briefs(ctx, Path(args.file), mapping_file=args.mapping,
                                      progress=not args.json and sys.stderr.isatty())
@@ -259,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp = briefs.add_parser("import", help="import a CSV, XLSX or JSON survey export")
     imp.add_argument("file")
     imp.add_argument("--mapping", type=Path, help='JSON {"field": "Header"} overriding columns')
+    imp.add_argument("--dry-run", action="store_true",
+                     help="show the columns and what would be imported; write nothing")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(func=cmd_briefs_import)
     lst = briefs.add_parser("list", help="list briefs")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections.abc import Iterator
@@ -13,6 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from intake.context import Context
+from intake.review.survey_files import ImportFailed, Table, key, position, read_table
 from parsers.refcode import new_code
 from store.models import Brief
 from store.queries import add_event, all_briefs
@@ -29,20 +28,19 @@ DEFAULT_MAPPING: dict[str, list[str]] = {
     "country": ["country", "pays", "país"],
     "level": ["level", "niveau", "nivel"],
     "summary": ["summary", "description", "résumé", "resumen", "abstract"],
-    "submitted_at": ["submitted at", "submitted", "submission date", "timestamp", "end date",
-                     "date"],
+    "submitted_at": ["submitted at", "submitted", "submission date", "submission time",
+                     "survey timestamp", "recorded date", "timestamp", "end date", "date"],
     "language": ["language", "langue", "idioma"],
+}
+# When no header is one of the names above, a header holding one of these words is taken
+# ("What is the title of your practice?", "Ihre E-Mail-Adresse"): surveys ask in sentences.
+CONTAINS: dict[str, tuple[str, ...]] = {
+    "title": ("title", "titre", "titulo", "título", "titel", "название", "标题", "عنوان"),
+    "email": ("email", "e mail", "mail", "courriel", "correo", "почта", "邮件", "البريد"),
 }
 REQUIRED = ("response_id", "title")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-class ImportFailed(Exception):
-    """The file cannot be imported; nothing was written. `errors` lists what to fix."""
-
-    def __init__(self, message: str, errors: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.errors = errors or []
+Choice = dict[str, list[str]]  # brief field → names of the column (none: the field is unused)
 
 
 @dataclass
@@ -54,123 +52,91 @@ class ImportReport:
     rematched: int = 0
     columns: dict[str, str] = field(default_factory=dict)  # brief field → header used
     ignored_columns: list[str] = field(default_factory=list)
+    header_rows: list[str] = field(default_factory=list)  # recognised under the first, skipped
 
 
-@dataclass
-class Table:
-    headers: list[str]
-    rows: list[tuple[int, list[str]]]  # (line number in the file, cells)
+def as_choice(mapping: dict[str, object]) -> Choice:
+    """{"title": "Q3", "email": ["Contact"], "name": null} → lists; unknown fields refused."""
+    choice: Choice = {}
+    for name, headers in mapping.items():
+        if name not in DEFAULT_MAPPING:
+            raise ImportFailed(f"mapping: unknown field {name!r}; known: "
+                               f"{', '.join(DEFAULT_MAPPING)}")
+        if headers is None or isinstance(headers, str):
+            headers = [headers] if headers else []
+        choice[name] = [str(h) for h in headers]
+    return choice
 
 
-def _key(header: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", str(header or "")).strip().casefold()
-
-
-def load_mapping(path: Path | None) -> dict[str, list[str]]:
-    """The default mapping, overridden field by field by a JSON file {"field": "Header"}."""
-    mapping = {k: list(v) for k, v in DEFAULT_MAPPING.items()}
+def load_mapping(path: Path | None) -> Choice:
+    """The fields a JSON file {"field": "Header"} names (by header, "Question / Answer", or
+    position "#C" / "#3"); the others are recognised."""
     if path is None:
-        return mapping
+        return {}
     try:
         custom = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ImportFailed(f"cannot read mapping file {path}: {exc}") from None
-    for name, headers in custom.items():
-        if name not in mapping:
-            raise ImportFailed(f"mapping file: unknown field {name!r}; known: {', '.join(mapping)}")
-        mapping[name] = [headers] if isinstance(headers, str) else list(headers)
-    return mapping
+    if not isinstance(custom, dict):
+        raise ImportFailed(f"mapping file {path}: not a JSON object {{\"field\": \"Header\"}}")
+    return as_choice(custom)
 
 
-def read_table(path: Path) -> Table:
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        return _read_xlsx(path)
-    if suffix == ".json":
-        return _read_json(path)
-    return _read_csv(path)
-
-
-def _read_csv(path: Path) -> Table:
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")  # Excel's "CSV" on Windows
-    try:
-        dialect = csv.Sniffer().sniff(text[:20000], delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    headers = next(reader, None)
-    if not headers:
-        raise ImportFailed(f"{path}: the file is empty")
-    rows = []
-    for cells in reader:
-        if any(c.strip() for c in cells):
-            rows.append((reader.line_num, cells))
-    return Table(headers, rows)
-
-
-def _read_xlsx(path: Path) -> Table:
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises zipfile/KeyError/InvalidFileException...
-        raise ImportFailed(f"{path}: not a readable XLSX file ({exc})") from None
-    sheet = book.worksheets[0]
-    lines = sheet.iter_rows(values_only=True)
-    headers = [str(h or "") for h in next(lines, [])]
-    rows = []
-    for number, values in enumerate(lines, 2):
-        cells = ["" if v is None else str(v) for v in values]
-        if any(c.strip() for c in cells):
-            rows.append((number, cells))
-    book.close()
-    return Table(headers, rows)
-
-
-def _read_json(path: Path) -> Table:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except ValueError as exc:
-        raise ImportFailed(f"{path}: not valid JSON ({exc})") from None
-    if isinstance(data, dict):  # {"responses": [...]} or {"results": [...]} exports
-        data = next((v for v in data.values() if isinstance(v, list)), [])
-    records = [r for r in data if isinstance(r, dict)]
-    headers: list[str] = []
-    for record in records:
-        headers += [k for k in record if k not in headers]
-    rows = [(n, [_cell(r.get(h)) for h in headers]) for n, r in enumerate(records, 1)]
-    return Table(headers, rows)
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
-def map_columns(headers: list[str], mapping: dict[str, list[str]]) -> dict[str, int]:
-    """Brief field → column index; raises when a required column is missing."""
-    keys = [_key(h) for h in headers]
+def map_columns(table: Table, chosen: Choice | None = None, preferred: Choice | None = None,
+                *, require: bool = True) -> dict[str, int]:
+    """Brief field → column index. Fields `chosen` must name a column; `preferred` names
+    (a mapping remembered from an earlier file) are tried before the default ones. A column
+    serves one field; among several recognised, one with answers wins."""
+    chosen, preferred = chosen or {}, preferred or {}
+    filled = {i for _, cells in table.rows for i, c in enumerate(cells) if c.strip()}
     columns: dict[str, int] = {}
-    for name, candidates in mapping.items():
-        for candidate in candidates:
-            if _key(candidate) in keys:
-                columns[name] = keys.index(_key(candidate))
-                break
+    for name, names in chosen.items():
+        found = _find(table, names, set(columns.values()), filled)
+        if found is None and names:
+            raise ImportFailed(f"mapping: {name} → {', '.join(map(repr, names))} names no "
+                               f"column. Columns: {_listing(table)}")
+        if found is not None:
+            columns[name] = found
+    for name, names in DEFAULT_MAPPING.items():
+        if name in chosen:
+            continue
+        taken = set(columns.values())
+        # A column picked last time wins even when it has no answers yet.
+        found = _find(table, preferred.get(name, []), taken, set(range(len(table.columns))))
+        if found is None:
+            found = _find(table, names, taken, filled, CONTAINS.get(name, ()))
+        if found is not None:
+            columns[name] = found
     missing = [name for name in REQUIRED if name not in columns]
-    if missing:
-        wanted = "; ".join(f"{m}: one of {mapping[m][:4]}" for m in missing)
-        raise ImportFailed(
-            f"missing column(s) {', '.join(missing)} ({wanted}). Columns found: "
-            f"{', '.join(headers)}. Use --mapping FILE to name them."
-        )
+    if missing and require:
+        wanted = "; ".join(f"{m}: one of {DEFAULT_MAPPING[m][:4]}" for m in missing)
+        raise ImportFailed(f"missing column(s) {', '.join(missing)} ({wanted}). Columns "
+                           f"found: {_listing(table)}. Use --mapping FILE to name them.")
     return columns
+
+
+def _listing(table: Table) -> str:
+    return ", ".join(f"{c.letter}: {c.name}" for c in table.columns)
+
+
+def _find(table: Table, names: list[str], taken: set[int], filled: set[int],
+          words: tuple[str, ...] = ()) -> int | None:
+    """The first column a name (or failing that, a word) fits, preferring one with answers."""
+    fits: list[int] = []
+    for name in names:
+        at = position(name)
+        if at is not None:
+            fits += [at] if 0 <= at < len(table.columns) else []
+            continue
+        fits += [c.index for c in table.columns if key(name) in c.names()]
+    fits += [c.index for c in table.columns if any(_holds(k, words) for k in c.names())]
+    fits = [i for i in dict.fromkeys(fits) if i not in taken]
+    return next((i for i in fits if i in filled), fits[0] if fits else None)
+
+
+def _holds(header_key: str, words: tuple[str, ...]) -> bool:
+    spaced = " " + re.sub(r"[^\w]+", " ", header_key) + " "
+    return any((f" {w} " in spaced) if w.isascii() else (w in header_key) for w in words)
 
 
 def _records(table: Table, columns: dict[str, int]) -> Iterator[tuple[int, dict, dict]]:
@@ -211,18 +177,42 @@ FIELDS = ("email", "title", "name", "organisation", "country", "level", "summary
           "submitted_at", "language")
 
 
-async def import_briefs(
-    ctx: Context, path: Path, *, mapping_file: Path | None = None, actor: str = "cli",
-    progress: bool = False,
-) -> ImportReport:
-    """Upsert the file's records by response id in one transaction, then re-match."""
+@dataclass
+class Plan:
+    """A file read and its columns chosen, before anything is written."""
+
+    path: Path
+    table: Table
+    columns: dict[str, int]  # brief field → column index
+
+
+def plan(path: Path, *, mapping_file: Path | None = None, chosen: Choice | None = None,
+         preferred: Choice | None = None, require: bool = True) -> Plan:
+    """Read the file and choose its columns: `chosen` (a form's picks) over the mapping
+    file, over `preferred` (remembered), over the names recognised by default. Without
+    `require`, a plan may lack the title or response id (to show what there is)."""
     path = Path(path)
     if not path.is_file():
         raise ImportFailed(f"no such file: {path}")
     table = read_table(path)
-    columns = map_columns(table.headers, load_mapping(mapping_file))
+    choice = {**load_mapping(mapping_file), **(chosen or {})}
+    return Plan(path, table, map_columns(table, choice, preferred, require=require))
+
+
+async def import_briefs(
+    ctx: Context, path: Path, *, mapping_file: Path | None = None, actor: str = "cli",
+    progress: bool = False, chosen: Choice | None = None, preferred: Choice | None = None,
+) -> ImportReport:
+    """Upsert the file's records by response id in one transaction, then re-match."""
+    return await import_plan(ctx, plan(path, mapping_file=mapping_file, chosen=chosen,
+                                       preferred=preferred), actor=actor, progress=progress)
+
+
+async def import_plan(ctx: Context, chosen: Plan, *, actor: str = "cli",
+                      progress: bool = False) -> ImportReport:
+    table, columns, path = chosen.table, chosen.columns, chosen.path
     records = validate(table, columns)
-    report = ImportReport(rows=len(records),
+    report = ImportReport(rows=len(records), header_rows=table.skipped,
                           columns={k: table.headers[v] for k, v in columns.items()})
     report.ignored_columns = [h for i, h in enumerate(table.headers)
                               if i not in columns.values()]
@@ -235,6 +225,52 @@ async def import_briefs(
         add_event(session, actor, "import", None, None, file=path.name, rows=report.rows,
                   created=report.created, updated=report.updated)
     return report
+
+
+def preview(chosen: Plan) -> dict:
+    """What an import of this file would do, for a dry run: its columns (letter, name, the
+    header row under it, the field it fills, a sample answer), the fields recognised, the
+    first row as briefs would get it, and the rows that would stop the import."""
+    table, columns = chosen.table, chosen.columns
+    fields = {index: name for name, index in columns.items()}
+    first = table.rows[0] if table.rows else (0, [])
+    missing = [name for name in REQUIRED if name not in columns]
+    errors = []
+    if not missing:
+        try:
+            validate(table, columns)
+        except ImportFailed as exc:
+            errors = exc.errors
+    return {
+        "file": chosen.path.name, "format": table.kind, "header_rows": table.skipped,
+        "rows": len(table.rows),
+        "columns": [{"letter": c.letter, "name": c.name, "label": c.label,
+                     "field": fields.get(c.index), "sample": _sample(table, c.index)}
+                    for c in table.columns],
+        "recognised": {name: table.headers[i] for name, i in columns.items()},
+        "sample": {"line": first[0], "values": {
+            name: (first[1][i].strip() if i < len(first[1]) else "")
+            for name, i in columns.items()}},
+        "missing": missing, "errors": errors,
+    }
+
+
+async def dry_run(ctx: Context, chosen: Plan) -> dict:
+    """The preview, with how many of its response ids are new to the database."""
+    shown = preview(chosen)
+    if "response_id" in chosen.columns:
+        index = chosen.columns["response_id"]
+        ids = {cells[index].strip() for _, cells in chosen.table.rows if index < len(cells)}
+        async with ctx.db.reader()() as session:
+            known = {b.response_id for b in await all_briefs(session)}
+        shown["new"], shown["known"] = len(ids - known - {""}), len(ids & known)
+    return shown
+
+
+def _sample(table: Table, index: int) -> str:
+    """The first answer in a column (rows may leave it empty)."""
+    return next((cells[index].strip() for _, cells in table.rows
+                 if index < len(cells) and cells[index].strip()), "")
 
 
 def _upsert(ctx, session, existing, taken, values, extra, report) -> None:  # noqa: ANN001
@@ -261,3 +297,26 @@ def _upsert(ctx, session, existing, taken, values, extra, report) -> None:  # no
         report.updated += 1
     else:
         report.unchanged += 1
+
+
+# -- the columns a coordinator picked, remembered for the next file ------------------------
+
+PICKED = "survey.columns"  # the preference holding them
+PICKABLE = ("title", "response_id", "email")  # the fields the import page offers to pick
+
+
+async def remembered(ctx: Context) -> Choice:
+    """The columns picked on the last import through the web page, by name."""
+    from store.queries import get_preference
+
+    async with ctx.db.reader()() as session:
+        return as_choice(await get_preference(session, PICKED))
+
+
+async def remember(ctx: Context, chosen: Plan, actor: str) -> None:
+    from store.queries import set_preference
+
+    names = {name: chosen.table.headers[chosen.columns[name]] if name in chosen.columns else None
+             for name in PICKABLE}
+    async with ctx.db.writer()() as session, session.begin():
+        await set_preference(session, PICKED, names, actor)

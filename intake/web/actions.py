@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
+import shutil
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -158,17 +162,119 @@ async def receive_upload(request: web.Request, limit: int) -> Upload:
     return upload
 
 
-async def import_survey(app: web.Application, user: Principal, upload: Upload) -> dict:
-    """The CLI's path: import_briefs, then rematch_unmatched; the same report."""
-    from intake.review.survey import ImportFailed, import_briefs
+# -- survey import in two steps: upload and see the columns, then pick and import ----------
+
+PENDING = re.compile(r"^upload-[a-z0-9_]{6,16}$")  # tempfile.mkdtemp's folder names
+OWNER = ".owner"  # in a pending upload's folder: who uploaded it
+PENDING_SECONDS = 24 * 3600  # a pending upload nobody imported is removed after a day
+
+
+def _survey_file(upload: Upload) -> tuple[str, Path]:
+    from intake.review.survey import ImportFailed
 
     if "file" not in upload.files:
         raise ImportFailed(t("import.no_file"))
     filename, path = upload.files["file"]
     if path.suffix not in SURVEY_SUFFIXES:
         raise ImportFailed(t("import.bad_type", name=filename))
+    return filename, path
+
+
+async def import_survey(app: web.Application, user: Principal, upload: Upload) -> dict:
+    """In one step (the API): the CLI's path, import_briefs, then rematch_unmatched."""
+    from intake.review.survey import import_briefs
+
+    _, path = _survey_file(upload)
     mapping = upload.files.get("mapping")
     report = await import_briefs(app[CONTEXT], path, actor=user.name,
                                  mapping_file=mapping[1] if mapping else None)
     report.rematched = await processor(app).rematch_unmatched()
     return {**asdict(report), "file": path.name}
+
+
+async def stage_survey(app: web.Application, user: Principal, upload: Upload) -> dict:
+    """Step 1: keep the uploaded export for step 2 and show its columns, picked as the
+    mapping file says, else as last time, else as recognised."""
+    from intake.review.survey import PICKABLE, as_choice, load_mapping, plan, preview, remembered
+
+    ctx = app[CONTEXT]
+    _, path = _survey_file(upload)
+    mapping = upload.files.get("mapping")
+    custom = load_mapping(mapping[1]) if mapping else {}
+    preferred = await remembered(ctx)
+
+    def read() -> tuple:  # reading and checking a large export takes a while: off the loop
+        staged = plan(path, chosen=custom, preferred=preferred, require=False)
+        return staged, preview(staged)
+
+    staged, shown = await asyncio.to_thread(read)
+    await asyncio.to_thread(_sweep, ctx.settings.spool_dir)
+    (path.parent / OWNER).write_text(user.name, encoding="utf-8")
+    upload.files.pop("file")  # kept: step 2 imports it
+    return {"token": path.parent.name, "preview": shown,
+            "picked": {name: staged.columns.get(name) for name in PICKABLE},
+            "mapping": json.dumps({k: v for k, v in as_choice(custom).items()
+                                   if k not in PICKABLE})}
+
+
+def _sweep(spool: Path) -> None:
+    """Remove pending uploads older than PENDING_SECONDS (a coordinator who went away)."""
+    now = time.time()
+    for owner in spool.glob(f"upload-*/{OWNER}"):
+        if now - owner.stat().st_mtime > PENDING_SECONDS:
+            shutil.rmtree(owner.parent, ignore_errors=True)
+
+
+def pending_file(app: web.Application, user: Principal, token: str) -> Path:
+    """The export uploaded in step 1 by this user, or ImportFailed."""
+    from intake.review.survey import ImportFailed
+
+    folder = app[CONTEXT].settings.spool_dir / token
+    owner = folder / OWNER
+    if not PENDING.match(token) or not owner.is_file() or \
+            owner.read_text(encoding="utf-8") != user.name:
+        raise ImportFailed(t("import.gone"))
+    files = [p for p in folder.iterdir() if p.name != OWNER]
+    if len(files) != 1:
+        raise ImportFailed(t("import.gone"))
+    return files[0]
+
+
+def picks(form: dict) -> dict[str, list[str]]:
+    """The form's selects (column numbers; "" for none) as a mapping by position."""
+    from intake.review.survey import PICKABLE, ImportFailed
+
+    chosen = {}
+    for name in PICKABLE:
+        value = str(form.get(name, "")).strip()
+        if value and not value.isdigit():
+            raise ImportFailed(t("error.bad_param", name=name))
+        chosen[name] = [f"#{int(value) + 1}"] if value else []
+    return chosen
+
+
+async def import_pending(app: web.Application, user: Principal, token: str, form: dict
+                         ) -> dict:
+    """Step 2: import the pending export with the picked columns, remember them, re-match
+    (the CLI's path: import_briefs, then rematch_unmatched; the same report)."""
+    from intake.review.survey import as_choice, import_plan, plan, remember
+
+    ctx = app[CONTEXT]
+    path = pending_file(app, user, token)
+    try:
+        others = as_choice(json.loads(str(form.get("mapping") or "{}")))
+    except ValueError:
+        others = {}
+    chosen = await asyncio.to_thread(plan, path, chosen={**others, **picks(form)})
+    report = await import_plan(ctx, chosen, actor=user.name)
+    await remember(ctx, chosen, user.name)
+    shutil.rmtree(path.parent, ignore_errors=True)
+    report.rematched = await processor(app).rematch_unmatched()
+    return {**asdict(report), "file": path.name}
+
+
+def drop_pending(app: web.Application, user: Principal, token: str) -> None:
+    from intake.review.survey import ImportFailed
+
+    with contextlib.suppress(ImportFailed):
+        shutil.rmtree(pending_file(app, user, token).parent, ignore_errors=True)

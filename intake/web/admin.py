@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from intake.review.users import ROLES, UserError, add_user, change, new_token, users_list
+from intake.review.users import ROLES, Principal, UserError, add_user, change, new_token, users_list
 from intake.review.views import events_view, queue_view
-from intake.web.actions import import_survey, receive_upload, requeue_item
+from intake.web.actions import (
+    drop_pending,
+    import_pending,
+    pending_file,
+    receive_upload,
+    requeue_item,
+    stage_survey,
+)
 from intake.web.auth import require_admin, require_reviewer
 from intake.web.params import integer, queue_filter
 from intake.web.render import render
@@ -41,24 +49,62 @@ async def reprocess_item(request: web.Request) -> web.StreamResponse:
 async def import_page(request: web.Request) -> web.Response:
     require_reviewer(request)
     limit = request.app[CONTEXT].settings.web_upload_max_bytes
-    return render(request, "import.html", report=None, errors=[], limit=limit)
+    return render(request, "import.html", report=None, errors=[], limit=limit, pending=None)
 
 
 @routes.post("/import")
 async def import_upload(request: web.Request) -> web.Response:
+    """Step 1: the export is kept and its columns shown, to pick from (import.html)."""
     from intake.review.survey import ImportFailed
 
     user = require_reviewer(request)
     limit = request.app[CONTEXT].settings.web_upload_max_bytes
     upload = await receive_upload(request, limit)
     try:
-        report = await import_survey(request.app, user, upload)
+        pending = await stage_survey(request.app, user, upload)
     except ImportFailed as exc:
         return render(request, "import.html", status=400, report=None, limit=limit,
                       error=str(exc), errors=exc.errors[:200])
     finally:
         upload.remove()
+    return render(request, "import.html", report=None, errors=[], limit=limit, pending=pending)
+
+
+@routes.post("/import/confirm")
+async def import_confirm(request: web.Request) -> web.Response:
+    """Step 2: import with the picked columns; on a bad file the picks are shown again."""
+    from intake.review.survey import ImportFailed
+
+    user = require_reviewer(request)
+    limit = request.app[CONTEXT].settings.web_upload_max_bytes
+    form = await request.post()
+    token = str(form.get("upload", ""))
+    if form.get("cancel"):
+        drop_pending(request.app, user, token)
+        raise web.HTTPSeeOther("/import")
+    try:
+        report = await import_pending(request.app, user, token, dict(form))
+    except ImportFailed as exc:
+        return render(request, "import.html", status=400, report=None, limit=limit,
+                      error=str(exc), errors=exc.errors[:200],
+                      pending=await _restage(request, user, token, form))
     return render(request, "import.html", report=report, errors=[], limit=limit)
+
+
+async def _restage(request: web.Request, user: Principal, token: str, form: object
+                   ) -> dict | None:
+    """The step-2 form again with the user's picks, or None when the upload is gone."""
+    from intake.review.survey import ImportFailed, plan, preview
+
+    try:
+        path = pending_file(request.app, user, token)
+        shown = await asyncio.to_thread(lambda: preview(plan(path, require=False)))
+    except ImportFailed:
+        return None
+    picked = {name: int(v) if (v := str(form.get(name, ""))).isdigit() else None
+              for name in ("title", "response_id", "email")}
+    return {"token": token, "preview": shown, "picked": picked,
+            "mapping": str(form.get("mapping", "{}"))}
 
 
 @routes.get("/audit")

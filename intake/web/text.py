@@ -239,6 +239,7 @@ TEXT: dict[str, str] = {
     "import.file": "Survey export",
     "import.mapping": "Column mapping (optional JSON)",
     "import.submit": "Import",
+    "import.upload": "Upload and check the columns",
     "import.done": "Imported {file}",
     "import.summary": "{rows} rows: {created} new, {updated} updated, {unchanged} unchanged; "
                       "{rematched} unmatched item(s) now matched.",
@@ -247,6 +248,29 @@ TEXT: dict[str, str] = {
     "import.no_file": "Choose a survey export file to upload.",
     "import.bad_type": "{name} is not a CSV, XLSX or JSON file.",
     "import.too_large": "The upload is larger than {mb} MB.",
+    "import.columns_title": "Columns of {file}",
+    "import.format.qualtrics": "A Qualtrics export with {rows} response(s).",
+    "import.format.surveymonkey": "A SurveyMonkey export with {rows} response(s).",
+    "import.format.plain": "{rows} row(s) under one header row.",
+    "import.header_rows": "Header rows under the first, not imported:",
+    "import.skipped.question_texts": "question texts",
+    "import.skipped.import_ids": "Qualtrics import ids",
+    "import.skipped.answer_names": "answer names (joined to the questions)",
+    "import.columns_intro": "Check which column holds each of these, then import. The columns "
+                            "you pick are remembered for the next import; every other column "
+                            "is kept with the brief.",
+    "import.pick.title": "Title of the practice",
+    "import.pick.response_id": "Response id",
+    "import.pick.email": "Email address",
+    "import.choose": "Choose a column…",
+    "import.no_column": "No such column",
+    "import.cancel": "Cancel",
+    "import.col": "Column",
+    "import.col_name": "Header",
+    "import.col_label": "Row under it",
+    "import.col_sample": "First answer",
+    "import.gone": "That upload is no longer here (imported, cancelled or expired): please "
+                   "upload the file again.",
     # audit
     "audit.title": "Audit log",
     "audit.when": "When",

@@ -3,6 +3,7 @@ and a signed-in aiohttp test client."""
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
@@ -114,6 +115,17 @@ async def import_csv(ctx, tmp_path: Path, rows: list[tuple[str, str, str]]) -> N
     lines = ["Response ID,Title,Email"] + [",".join(r) for r in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     await import_briefs(ctx, path, actor="test")
+
+
+def step_two(page: str) -> dict[str, str]:
+    """The import page's second step as a browser would submit it unchanged: the hidden
+    fields and each select's selected option ("" when none is)."""
+    fields = {name: html.unescape(value) for name, value in re.findall(
+        r'<input type="hidden" name="(upload|mapping)" value="([^"]*)"', page)}
+    for name, options in re.findall(r'<select name="(\w+)"[^>]*>(.*?)</select>', page, re.S):
+        selected = re.search(r'<option value="(\d*)" selected', options)
+        fields[name] = selected.group(1) if selected else ""
+    return fields
 
 
 async def brief_ref(ctx, response_id: str) -> str:  # noqa: ANN001

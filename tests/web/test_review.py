@@ -12,7 +12,7 @@ from intake.review.users import add_user
 from store.migrate import upgrade
 from store.models import Event, Item
 from tests.conftest import make_settings
-from tests.web.conftest import PASSWORD, brief_ref, deliver, import_csv, process
+from tests.web.conftest import PASSWORD, brief_ref, deliver, import_csv, process, step_two
 from tests.web.test_security import client_ctx
 
 TEAM = "team@example.org"
@@ -230,7 +230,9 @@ async def test_survey_upload_imports_and_rematches_like_the_cli(client):
     form = FormData(quote_fields=False)  # as browsers send names: raw, not %-encoded
     form.add_field("file", _csv([("r9", "Late brief", "late@example.org")]),
                    filename="survey export.csv", content_type="text/csv")
-    response = await client.post(f"/import?_csrf={client.token}", data=form)
+    staged = await client.post(f"/import?_csrf={client.token}", data=form)
+    assert staged.status == 200, await staged.text()
+    response = await client.form("/import/confirm", **step_two(await staged.text()))
     text = await response.text()
     assert response.status == 200, text
     assert "Imported survey export.csv" in text
@@ -248,7 +250,10 @@ async def test_a_bad_survey_file_imports_nothing_and_says_why(client):
     await client.signin("cora")
     form = FormData()
     form.add_field("file", b"Title,Email\nx,y@example.org\n", filename="s.csv")
-    response = await client.post(f"/import?_csrf={client.token}", data=form)
+    staged = await client.post(f"/import?_csrf={client.token}", data=form)
+    fields = step_two(await staged.text())
+    assert fields["response_id"] == ""  # nothing recognised: nothing picked
+    response = await client.form("/import/confirm", **fields)
     assert response.status == 400 and "missing column" in await response.text()
 
 
