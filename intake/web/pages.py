@@ -21,7 +21,7 @@ from intake.review.views import (
 from intake.web.actions import bulk_assign, release_claim, settle, take_claim
 from intake.web.auth import require_reviewer
 from intake.web.errors import review_status
-from intake.web.params import CHANNELS, filter_query, ids, integer, queue_filter
+from intake.web.params import CHANNELS, FLAGS, filter_query, ids, integer, queue_filter
 from intake.web.render import render
 from intake.web.state import CONTEXT, USER
 from intake.web.text import t
@@ -58,7 +58,7 @@ async def queue(request: web.Request) -> web.Response:
         next_link = "/queue?" + urlencode({**kept, "after": page["next_after"]})
     return render(request, "queue.html", page=page, filters=filters, kept=kept,
                   next_link=next_link, first_link="/queue?" + urlencode(kept) if after else None,
-                  channels=CHANNELS, flash=_queue_flash(request.query))
+                  channels=CHANNELS, flags=FLAGS, flash=_queue_flash(request.query))
 
 
 @routes.post("/queue/assign")
