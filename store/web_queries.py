@@ -226,3 +226,11 @@ async def brief_labels(session: AsyncSession, ids: list[int]) -> dict[int, Brief
     rows = await session.execute(
         select(Brief.id, Brief.ref, Brief.title).where(Brief.id.in_(set(ids))))
     return {id_: BriefLabel(id_, ref, title or "") for id_, ref, title in rows}
+
+
+async def refs_among(session: AsyncSession, refs: list[str]) -> list[str]:
+    """Which of these codes briefs have (a bounded list: the codes one slip from another)."""
+    if not refs:
+        return []
+    found = await session.scalars(select(Brief.ref).where(Brief.ref.in_(refs)).order_by(Brief.ref))
+    return list(found)

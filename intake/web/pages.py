@@ -49,6 +49,13 @@ def _queue_flash(query) -> str | None:  # noqa: ANN001 - a MultiDict
 
 @routes.get("/queue")
 async def queue(request: web.Request) -> web.Response:
+    return await queue_page(request)
+
+
+async def queue_page(request: web.Request, status: int = 200, error: str | None = None,
+                     chosen: tuple[int, ...] = (), ref: str = "") -> web.Response:
+    """The queue with the filters of the URL; after a failed bulk assign, with what was
+    wrong, the ticks and the code typed kept."""
     filters = queue_filter(request.query)
     after = integer(request.query, "after")
     page = await queue_view(request.app[CONTEXT], filters, after_id=after, limit=PAGE)
@@ -56,9 +63,12 @@ async def queue(request: web.Request) -> web.Response:
     next_link = None
     if page["next_after"]:
         next_link = "/queue?" + urlencode({**kept, "after": page["next_after"]})
-    return render(request, "queue.html", page=page, filters=filters, kept=kept,
+    here = {**kept, "after": after} if after else kept
+    return render(request, "queue.html", status=status, page=page, filters=filters, kept=kept,
                   next_link=next_link, first_link="/queue?" + urlencode(kept) if after else None,
-                  channels=CHANNELS, flags=FLAGS, flash=_queue_flash(request.query))
+                  channels=CHANNELS, flags=FLAGS, flash=_queue_flash(request.query),
+                  error=error, chosen=set(chosen), bulk_ref=ref,
+                  bulk_action="/queue/assign" + ("?" + urlencode(here) if here else ""))
 
 
 @routes.post("/queue/assign")
@@ -66,13 +76,16 @@ async def queue_assign(request: web.Request) -> web.StreamResponse:
     user = require_reviewer(request)
     form = await request.post()
     chosen = ids(form.getall("id", []))
-    ref = str(form.get("ref", "")).strip()
+    ref = str(form.get("ref", "")).strip()[:100]
     if not chosen or not ref:
-        raise web.HTTPBadRequest(text=t("error.bulk_needs"))
-    result = await bulk_assign(request.app[CONTEXT], user, chosen, ref)
+        return await queue_page(request, 400, t("error.bulk_needs"), tuple(chosen), ref)
+    try:
+        result = await bulk_assign(request.app[CONTEXT], user, chosen, ref)
+    except ReviewError as exc:  # the code names no brief: said on the queue, ticks kept
+        return await queue_page(request, review_status(exc), str(exc), tuple(chosen), ref)
     if not result["assigned"] and result["skipped"]:
-        raise web.HTTPConflict(text="; ".join(f"#{s['id']}: {s['reason']}"
-                                              for s in result["skipped"]))
+        reasons = "; ".join(f"#{s['id']}: {s['reason']}" for s in result["skipped"])
+        return await queue_page(request, 409, reasons, tuple(chosen), ref)
     query = {"done": "bulk", "assigned": len(result["assigned"]),
              "skipped": len(result["skipped"]), "ref": result["ref"]}
     raise web.HTTPSeeOther("/queue?" + urlencode(query))
