@@ -22,7 +22,7 @@ from intake.web.actions import bulk_assign, release_claim, settle, take_claim
 from intake.web.auth import require_reviewer
 from intake.web.errors import review_status
 from intake.web.params import CHANNELS, FLAGS, filter_query, ids, integer, queue_filter
-from intake.web.render import render
+from intake.web.render import percent, render
 from intake.web.state import CONTEXT, USER
 from intake.web.text import t
 
@@ -126,6 +126,31 @@ def _item_flash(query, item: dict) -> str | None:  # noqa: ANN001
     return t(f"done.{done}", ref=item["brief_ref"] or "", status=t(f"status.{item['status']}"))
 
 
+def why_texts(item: dict) -> list[str]:
+    """Why the item waits, one sentence per flag that has one; "not sure enough" names the
+    rule of the best guess and what stopped it (several briefs of one sender, a near title)."""
+    out = []
+    for flag in item["flags"]:
+        text = _low_confidence(item) if flag == "low_confidence" else t(f"why.{flag}", "")
+        if text:
+            out.append(text)
+    return out
+
+
+def _low_confidence(item: dict) -> str:
+    candidates = item["candidates"]
+    if not candidates:
+        return t("why.low_confidence")
+    top = candidates[0]
+    senders = sum(1 for c in candidates if c["rule"] == "sender")
+    if top["rule"] == "sender" and senders > 1:
+        return t("why.sender_several", n=senders)
+    if top["rule"] == "title":
+        return t("why.title_weak", confidence=percent(top["confidence"]))
+    return t("why.low_confidence_rule", rule=t(f"rule.{top['rule']}", top["rule"]),
+             confidence=percent(top["confidence"]))
+
+
 async def item_page(request: web.Request, item_id: int, status: int = 200,
                     error: str | None = None) -> web.Response:
     item, held_by = await _load_item(request, item_id)
@@ -133,6 +158,7 @@ async def item_page(request: web.Request, item_id: int, status: int = 200,
     results = await brief_search_view(request.app[CONTEXT], q) if q else []
     return render(request, "item.html", status=status, item=item, held_by=held_by, q=q,
                   results=results, undo=undo_target(item["events"]), reasons=REJECT_REASONS,
+                  why=why_texts(item),
                   flash=_item_flash(request.query, item), error=error)
 
 

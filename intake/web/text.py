@@ -72,6 +72,13 @@ TEXT: dict[str, str] = {
     "why.no_candidates": "Nothing in the item pointed to a brief: no code, no response id, an "
                          "unknown sender and no similar title.",
     "why.low_confidence": "The best guess below was not sure enough to be filed automatically.",
+    "why.low_confidence_rule": "The best guess below ({rule}, {confidence}) was not sure enough "
+                                "to be filed automatically.",
+    "why.sender_several": "The sender's address is on several briefs: this sender has {n} "
+                          "briefs, and nothing else in the item says which one it is for.",
+    "why.title_weak": "The subject is only like a brief's title ({confidence}): a title files "
+                      "an item by itself only when it is very close and clearly ahead of the "
+                      "others.",
     "why.conflict": "More than one brief fits well; pick the right one below.",
     "why.needs_review": "The only clue needs a person to confirm it.",
     "why.code_typo": "A reference code was almost right (one character off); check the guess.",
