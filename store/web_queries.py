@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, cast, exists, func, literal_column, or_, select
+from sqlalchemy import String, and_, cast, exists, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -114,25 +114,29 @@ async def given_up_count(session: AsyncSession, max_attempts: int) -> int:
     return await session.scalar(query) or 0
 
 
-async def search_briefs(session: AsyncSession, text: str, limit: int = 20) -> list[Brief]:
-    """Briefs whose code, title, email or response id contains `text` (case-insensitive);
-    an exact code or email comes first."""
+async def search_briefs(session: AsyncSession, text: str, limit: int = 20, *,
+                        codes: tuple[str, ...] = (), words: tuple[str, ...] = ()
+                        ) -> list[Brief]:
+    """Briefs whose code or email contains `text`, whose response id is `text`, whose code
+    is one of `codes` (read by the caller), or with a word starting with each of `words`
+    (normalised by the caller, as search_text is); an exact code or email comes first."""
     text = text.strip()
     if not text:
         return []
     needle = f"%{_like_escape(text.casefold())}%"
     exact = select(Brief).where(
-        or_(Brief.ref == text.upper(), Brief.email == text.casefold())
-    ).limit(limit)
-    found = list(await session.scalars(exact))
-    contains = select(Brief).where(
-        or_(
-            func.lower(Brief.ref).like(needle, escape="\\"),
-            func.lower(Brief.title).like(needle, escape="\\"),
-            func.lower(Brief.email).like(needle, escape="\\"),
-            Brief.response_id == text,
-        )
+        or_(Brief.ref.in_([text.upper(), *codes]), Brief.email == text.casefold())
     ).order_by(Brief.id).limit(limit)
+    found = list(await session.scalars(exact))
+    alternatives = [
+        func.lower(Brief.ref).like(needle, escape="\\"),
+        func.lower(Brief.email).like(needle, escape="\\"),
+        Brief.response_id == text,
+    ]
+    if words:  # every word starts a word of the brief: "diabet" finds "diabetes"
+        alternatives.append(and_(*(Brief.search_text.like(f"% {_like_escape(w)}%", escape="\\")
+                                   for w in words)))
+    contains = select(Brief).where(or_(*alternatives)).order_by(Brief.id).limit(limit)
     seen = {b.id for b in found}
     found += [b for b in await session.scalars(contains) if b.id not in seen]
     return found[:limit]

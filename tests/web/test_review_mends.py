@@ -131,3 +131,55 @@ async def test_two_briefs_of_one_sender_say_so_in_the_why_text(client, tmp_path)
     html = await (await client.get(f"/items/{item_id}")).text()
     assert "this sender has 2 briefs" in html
     assert "was not sure enough" not in html
+
+
+async def test_brief_search_reads_codes_and_words_as_matching_does(database_url, tmp_path,
+                                                                    make_client):
+    from intake.context import build_context
+    from intake.review.users import add_user
+    from store.migrate import upgrade
+    from tests.conftest import make_settings
+    from tests.web.conftest import PASSWORD
+
+    ctx = build_context(make_settings(tmp_path, database_url))
+    try:
+        await upgrade(ctx.db)
+        await add_user(ctx, "cora", "coordinator", PASSWORD, "test")
+        await import_csv(ctx, tmp_path, [
+            ("r1", "Campaña de Vacunación en escuelas", "salud@example.org"),
+            ("r2", "Screening for diabetes in rural clinics", "clinic@example.org"),
+            ("r3", "Rainwater tanks", "rain@example.org")])
+        refs = [await brief_ref(ctx, r) for r in ("r1", "r2", "r3")]
+        client = await make_client(ctx)
+        await client.signin("cora")
+        item_id = await deliver(ctx)
+        await process(ctx)
+        prefix, body, check = refs[2].split("-")
+        for q, expected in (("vacunacion", refs[0]), ("VACUNACIÓN", refs[0]),
+                            ("vacun escuel", refs[0]), ("diabet", refs[1]),
+                            (f"{prefix.lower()} {body.lower()} {check.lower()}", refs[2]),
+                            (f"{prefix}{body}{check}", refs[2]), (_slipped(refs[2]), refs[2]),
+                            ("abetes", None), ("vacunacion rainwater", None)):
+            page = await (await client.get(f"/items/{item_id}", params={"q": q})).text()
+            found = re.findall(r'href="/briefs/([A-Z0-9-]+)" class="ref"', page)
+            assert found == ([expected] if expected else []), q
+        api = await (await client.get("/api/briefs", params={"q": "diabet"})).json()
+        assert [b["ref"] for b in api["briefs"]] == [refs[1]]
+    finally:
+        await ctx.close()
+
+
+async def test_briefs_from_before_the_search_column_are_filled_at_start(people, tmp_path,
+                                                                         make_client):
+    from sqlalchemy import update
+
+    from store.models import Brief
+
+    ctx = people
+    await import_csv(ctx, tmp_path, [("r1", "Vacunación", "a@example.org")])
+    async with ctx.db.writer()() as session, session.begin():
+        await session.execute(update(Brief).values(search_text=None))  # as after 0008
+    client = await make_client(ctx)
+    await client.signin("cora")
+    api = await (await client.get("/api/briefs", params={"q": "vacunacion"})).json()
+    assert [b["ref"] for b in api["briefs"]] == [await brief_ref(ctx, "r1")]
