@@ -117,26 +117,24 @@ async def given_up_count(session: AsyncSession, max_attempts: int) -> int:
 async def search_briefs(session: AsyncSession, text: str, limit: int = 20, *,
                         codes: tuple[str, ...] = (), words: tuple[str, ...] = ()
                         ) -> list[Brief]:
-    """Briefs whose code or email contains `text`, whose response id is `text`, whose code
-    is one of `codes` (read by the caller), or with a word starting with each of `words`
-    (normalised by the caller, as search_text is); an exact code or email comes first."""
+    """Briefs by exact code (or one of `codes`, read by the caller) or email, by response
+    id, or with a word starting with each of `words` (normalised by the caller as
+    search_text is: code, title, email and names); exact hits first. When `codes` are
+    given and found, nothing else is searched: the words scan every brief."""
     text = text.strip()
     if not text:
         return []
-    needle = f"%{_like_escape(text.casefold())}%"
     exact = select(Brief).where(
-        or_(Brief.ref.in_([text.upper(), *codes]), Brief.email == text.casefold())
+        or_(Brief.ref.in_([text.upper(), *codes]), Brief.email == text.casefold(),
+            Brief.response_id == text)
     ).order_by(Brief.id).limit(limit)
     found = list(await session.scalars(exact))
-    alternatives = [
-        func.lower(Brief.ref).like(needle, escape="\\"),
-        func.lower(Brief.email).like(needle, escape="\\"),
-        Brief.response_id == text,
-    ]
-    if words:  # every word starts a word of the brief: "diabet" finds "diabetes"
-        alternatives.append(and_(*(Brief.search_text.like(f"% {_like_escape(w)}%", escape="\\")
-                                   for w in words)))
-    contains = select(Brief).where(or_(*alternatives)).order_by(Brief.id).limit(limit)
+    if (codes and found) or not words:
+        return found
+    # every word starts a word of the brief: "diabet" finds "diabetes", "y9xtm" its code
+    starts = and_(*(Brief.search_text.like(f"% {_like_escape(w)}%", escape="\\")
+                    for w in words))
+    contains = select(Brief).where(starts).order_by(Brief.id).limit(limit)
     seen = {b.id for b in found}
     found += [b for b in await session.scalars(contains) if b.id not in seen]
     return found[:limit]
