@@ -183,3 +183,20 @@ async def test_briefs_from_before_the_search_column_are_filled_at_start(people, 
     await client.signin("cora")
     api = await (await client.get("/api/briefs", params={"q": "vacunacion"})).json()
     assert [b["ref"] for b in api["briefs"]] == [await brief_ref(ctx, "r1")]
+
+
+async def test_the_api_bulk_assign_refuses_an_unknown_code_before_any_item(client, tmp_path):
+    ctx = client_ctx(client)
+    await import_csv(ctx, tmp_path, [("r1", "Rainwater tanks for schools", TEAM)])
+    ref = await brief_ref(ctx, "r1")
+    item_id = await deliver(ctx, sender="z@example.net")
+    await process(ctx)
+    from intake.review.users import new_token
+
+    auth = {"Authorization": f"Bearer {await new_token(ctx, 'cora', 'test')}"}
+    for code, status in ((f"HLH-AAAAA-{check_symbol('AAAAA')}", 404), (_slipped(ref), 400)):
+        response = await client.client.post("/api/assign", json={"ids": [item_id], "ref": code},
+                                            headers=auth)
+        assert response.status == status, code
+        assert (await response.json())["error"]
+    assert (await _status(ctx, item_id))[0] == "unmatched"
