@@ -40,6 +40,9 @@ class Context:
 
 
 def build_context(settings: Settings) -> Context:
+    from intake.review.search import watch_briefs  # issue 12: briefs' search text
+
+    watch_briefs()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     s3 = {
         "endpoint_url": settings.s3_endpoint_url,

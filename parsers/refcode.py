@@ -104,6 +104,26 @@ def find_codes(text: str, prefix: str = DEFAULT_PREFIX) -> list[CodeMatch]:
     return found
 
 
+def read_code(text: str, prefix: str = DEFAULT_PREFIX) -> CodeMatch | None:
+    """The code that `text` is, as typed in a code box or a search ("hlh y9xtm 6",
+    "HLHY9XTM6"), read as leniently as matching reads mail; None if it is not one code."""
+    text = text.strip()
+    hits = find_codes(text, prefix)
+    if len(hits) == 1 and hits[0].start == 0 and hits[0].end == len(text):
+        return hits[0]
+    return None
+
+
+def one_slip_away(code: str) -> list[str]:
+    """Every canonical code one substitution or one neighbour swap from `code`: the codes
+    someone may have meant when the check symbol fails (look them up among the briefs)."""
+    found = _CANONICAL.match(code)
+    if not found:
+        return []
+    prefix, symbols = found.group(1), found.group(2) + found.group(3)
+    return [f"{prefix}-{v[:BODY_LENGTH]}-{v[BODY_LENGTH:]}" for v in _variants(symbols)]
+
+
 def _variants(symbols: str) -> Iterable[str]:
     """Every string one substitution or one swap of neighbours away."""
     for pos, current in enumerate(symbols):

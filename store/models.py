@@ -82,6 +82,9 @@ class Brief(Base):
     submitted_at: Mapped[str | None] = mapped_column(String(64))
     contacts: Mapped[list] = mapped_column(Json, default=list)  # extra emails, "tg:<id>"
     extra: Mapped[dict] = mapped_column(Json, default=dict)  # unmapped survey columns
+    # " word word … ": code, title, email, name, organisation, normalised as for matching
+    # (intake.review.search fills it), so a search can match word starts with one LIKE.
+    search_text: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(16), default="survey")  # survey|chat|coordinator
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

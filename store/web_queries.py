@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, cast, exists, func, literal_column, or_, select
+from sqlalchemy import String, and_, cast, exists, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -114,25 +114,27 @@ async def given_up_count(session: AsyncSession, max_attempts: int) -> int:
     return await session.scalar(query) or 0
 
 
-async def search_briefs(session: AsyncSession, text: str, limit: int = 20) -> list[Brief]:
-    """Briefs whose code, title, email or response id contains `text` (case-insensitive);
-    an exact code or email comes first."""
+async def search_briefs(session: AsyncSession, text: str, limit: int = 20, *,
+                        codes: tuple[str, ...] = (), words: tuple[str, ...] = ()
+                        ) -> list[Brief]:
+    """Briefs by exact code (or one of `codes`, read by the caller) or email, by response
+    id, or with a word starting with each of `words` (normalised by the caller as
+    search_text is: code, title, email and names); exact hits first. When `codes` are
+    given and found, nothing else is searched: the words scan every brief."""
     text = text.strip()
     if not text:
         return []
-    needle = f"%{_like_escape(text.casefold())}%"
     exact = select(Brief).where(
-        or_(Brief.ref == text.upper(), Brief.email == text.casefold())
-    ).limit(limit)
-    found = list(await session.scalars(exact))
-    contains = select(Brief).where(
-        or_(
-            func.lower(Brief.ref).like(needle, escape="\\"),
-            func.lower(Brief.title).like(needle, escape="\\"),
-            func.lower(Brief.email).like(needle, escape="\\"),
-            Brief.response_id == text,
-        )
+        or_(Brief.ref.in_([text.upper(), *codes]), Brief.email == text.casefold(),
+            Brief.response_id == text)
     ).order_by(Brief.id).limit(limit)
+    found = list(await session.scalars(exact))
+    if (codes and found) or not words:
+        return found
+    # every word starts a word of the brief: "diabet" finds "diabetes", "y9xtm" its code
+    starts = and_(*(Brief.search_text.like(f"% {_like_escape(w)}%", escape="\\")
+                    for w in words))
+    contains = select(Brief).where(starts).order_by(Brief.id).limit(limit)
     seen = {b.id for b in found}
     found += [b for b in await session.scalars(contains) if b.id not in seen]
     return found[:limit]
@@ -226,3 +228,11 @@ async def brief_labels(session: AsyncSession, ids: list[int]) -> dict[int, Brief
     rows = await session.execute(
         select(Brief.id, Brief.ref, Brief.title).where(Brief.id.in_(set(ids))))
     return {id_: BriefLabel(id_, ref, title or "") for id_, ref, title in rows}
+
+
+async def refs_among(session: AsyncSession, refs: list[str]) -> list[str]:
+    """Which of these codes briefs have (a bounded list: the codes one slip from another)."""
+    if not refs:
+        return []
+    found = await session.scalars(select(Brief.ref).where(Brief.ref.in_(refs)).order_by(Brief.ref))
+    return list(found)

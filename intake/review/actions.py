@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from intake.context import Context
-from parsers.refcode import new_code
+from parsers.refcode import new_code, one_slip_away, read_code
 from store.acks import ack_message_id, last_review_actor, queue_filed
 from store.chats import CHAT_CHANNELS, queue_filed_later
 from store.models import Brief, Item, utcnow
 from store.queries import add_event, brief_by_ref, events_of_item, in_hand, requeue_item
+from store.web_queries import refs_among
 
 ACTIONS = ("assign", "reject", "create_brief", "undo")
 UNDOABLE = ("assign", "reject", "create_brief")
@@ -60,7 +61,8 @@ async def resolve(  # noqa: PLR0913 - the one entry point takes the action's arg
         _check_claim(item, actor)
         before, extra = _state(item), {}
         if action == "assign":
-            brief = await _brief(session, ref)
+            brief = await find_brief(session, ref, ctx.settings.ref_prefix)
+            ref = brief.ref
             _set(item, "matched", brief.id, "coordinator")
         elif action == "reject":
             _set(item, "rejected", None, "coordinator")
@@ -127,13 +129,37 @@ def _check_claim(item: Item, actor: str) -> None:
         raise Conflict(f"item {item.id} is being reviewed by {item.claimed_by}")
 
 
-async def _brief(session, ref: str | None) -> Brief:  # noqa: ANN001
-    if not ref:
+class BadCode(ReviewError):
+    """Text that reads as a code whose check symbol fails: a slip, not a brief."""
+
+
+async def find_brief(session, ref: str | None, prefix: str) -> Brief:  # noqa: ANN001
+    """The brief a coordinator typed: its code exactly, or read as leniently as matching
+    reads mail ("hlh y9xtm 6", "HLHY9XTM6"); a code whose check fails says so, with the
+    known codes one slip away."""
+    if not ref or not ref.strip():
         raise ReviewError("assign needs a brief reference code")
     brief = await brief_by_ref(session, ref.strip())
-    if brief is None:
-        raise NotFound(f"no brief {ref}")
-    return brief
+    if brief is not None:
+        return brief
+    code = read_code(ref, prefix)
+    if code is None:
+        raise NotFound(f"no brief {ref.strip()}")
+    if code.valid:
+        brief = await brief_by_ref(session, code.code)
+        if brief is None:
+            raise NotFound(f"no brief {code.code}")
+        return brief
+    near = await refs_among(session, one_slip_away(code.code))
+    hint = f"; did you mean {' or '.join(near)}?" if near else ""
+    raise BadCode(f"{ref.strip()}: the check symbol (the last one) is wrong, so this is not "
+                  f"a code we gave out{hint}")
+
+
+async def check_brief(ctx: Context, ref: str) -> str:
+    """The canonical code of the brief `ref` names, or the ReviewError saying what is wrong."""
+    async with ctx.db.reader()() as session:
+        return (await find_brief(session, ref, ctx.settings.ref_prefix)).ref
 
 
 async def _new_brief(ctx: Context, session, item: Item, title: str | None) -> Brief:  # noqa: ANN001

@@ -8,6 +8,7 @@ from sqlalchemy import inspect
 
 from channels.contract import EMAIL
 from intake.context import Context
+from intake.review.search import query_terms
 from store.models import Brief, Item
 from store.queries import (
     brief_by_ref,
@@ -220,8 +221,12 @@ async def dashboard_view(ctx: Context) -> dict:
 
 
 async def brief_search_view(ctx: Context, text: str, limit: int = 20) -> list[dict]:
+    """Briefs by code (read as leniently as matching reads mail), email, response id, or
+    words of their title, names and email, accents and case folded, matched on word starts."""
+    codes, words = query_terms(text, ctx.settings.ref_prefix)
     async with ctx.db.reader()() as session:
-        return [brief_json(b) for b in await search_briefs(session, text, limit)]
+        found = await search_briefs(session, text, limit, codes=tuple(codes), words=tuple(words))
+        return [brief_json(b) for b in found]
 
 
 async def brief_list_view(ctx: Context, after_id: int = 0, limit: int = 50) -> dict:

@@ -37,6 +37,7 @@ def build_app(ctx: Context) -> web.Application:
     app[TEMPLATES] = make_environment()
     app[PROCESSOR] = {}
     app.on_response_prepare.append(security_headers)
+    app.on_startup.append(_fill_search_text)
     app.on_cleanup.append(close_app)
     __import__("intake.web.telegram", fromlist=["_"]).add_telegram_webhook(app, ctx)
     __import__("intake.web.whatsapp", fromlist=["_"]).add_whatsapp_webhook(app, ctx)  # #16
@@ -46,6 +47,13 @@ def build_app(ctx: Context) -> web.Application:
     app.add_routes(__import__("intake.web.metrics", fromlist=["routes"]).routes)  # issue 7
     app.router.add_static("/static/", STATIC, follow_symlinks=False, append_version=False)
     return app
+
+
+async def _fill_search_text(app: web.Application) -> None:
+    """Briefs written before migration 0008 get their search words (once; then none are left)."""
+    from intake.review.search import fill_missing
+
+    await fill_missing(app[CONTEXT])
 
 
 def _behind_proxy(settings: Settings) -> list:

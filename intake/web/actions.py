@@ -16,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from intake.context import Context
-from intake.review.actions import ReviewError, claim, requeue, resolve
+from intake.review.actions import ReviewError, check_brief, claim, requeue, resolve
 from intake.review.users import Principal
 from intake.web.state import CONTEXT, PROCESSOR
 from intake.web.text import t
@@ -35,7 +35,9 @@ async def settle(ctx: Context, user: Principal, item_id: int, action: str, **kw:
 
 
 async def bulk_assign(ctx: Context, user: Principal, ids: list[int], ref: str) -> dict:
-    """Assign several items to one brief, each through resolve; one failure skips one item."""
+    """Assign several items to one brief, each through resolve; one failure skips one item.
+    A code that names no brief (or whose check fails) is one ReviewError, before any item."""
+    ref = await check_brief(ctx, ref)
     assigned, skipped = [], []
     for item_id in dict.fromkeys(ids):  # keep order, drop repeats
         try:
@@ -43,7 +45,7 @@ async def bulk_assign(ctx: Context, user: Principal, ids: list[int], ref: str) -
             assigned.append(item_id)
         except ReviewError as exc:
             skipped.append({"id": item_id, "reason": str(exc)})
-    return {"ref": ref.strip().upper(), "assigned": assigned, "skipped": skipped}
+    return {"ref": ref, "assigned": assigned, "skipped": skipped}
 
 
 async def take_claim(ctx: Context, user: Principal, item: dict) -> bool:

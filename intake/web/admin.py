@@ -163,7 +163,7 @@ async def users_change(request: web.Request) -> web.StreamResponse:
             "password": {"password": str(form.get("password", ""))},
         }
         if operation not in changes:
-            raise UserError(t("error.bad_param", name="op"))
+            raise UserError(t("error.bad_param", name="op", label="op"))
         await change(ctx, name, admin.name, **changes[operation])
     except UserError as exc:
         return await _users_page(request, status=400, error=str(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from urllib.parse import quote
 
 from aiohttp import web
@@ -108,7 +109,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
     wait = guard.retry_after(name, address)
     if wait:
         response = render(request, "signin.html", status=429, next=target,
-                          error=t("signin.too_many", minutes=wait // 60 + 1))
+                          error=t("signin.too_many", minutes=math.ceil(wait / 60)))
         response.headers["Retry-After"] = str(wait)
         return response
     user = await authenticate(request.app[CONTEXT], name, password)

@@ -21,8 +21,8 @@ from intake.review.views import (
 from intake.web.actions import bulk_assign, release_claim, settle, take_claim
 from intake.web.auth import require_reviewer
 from intake.web.errors import review_status
-from intake.web.params import CHANNELS, filter_query, ids, integer, queue_filter
-from intake.web.render import render
+from intake.web.params import CHANNELS, FLAGS, filter_query, ids, integer, queue_filter
+from intake.web.render import percent, render
 from intake.web.state import CONTEXT, USER
 from intake.web.text import t
 
@@ -49,6 +49,13 @@ def _queue_flash(query) -> str | None:  # noqa: ANN001 - a MultiDict
 
 @routes.get("/queue")
 async def queue(request: web.Request) -> web.Response:
+    return await queue_page(request)
+
+
+async def queue_page(request: web.Request, status: int = 200, error: str | None = None,
+                     chosen: tuple[int, ...] = (), ref: str = "") -> web.Response:
+    """The queue with the filters of the URL; after a failed bulk assign, with what was
+    wrong, the ticks and the code typed kept."""
     filters = queue_filter(request.query)
     after = integer(request.query, "after")
     page = await queue_view(request.app[CONTEXT], filters, after_id=after, limit=PAGE)
@@ -56,9 +63,12 @@ async def queue(request: web.Request) -> web.Response:
     next_link = None
     if page["next_after"]:
         next_link = "/queue?" + urlencode({**kept, "after": page["next_after"]})
-    return render(request, "queue.html", page=page, filters=filters, kept=kept,
+    here = {**kept, "after": after} if after else kept
+    return render(request, "queue.html", status=status, page=page, filters=filters, kept=kept,
                   next_link=next_link, first_link="/queue?" + urlencode(kept) if after else None,
-                  channels=CHANNELS, flash=_queue_flash(request.query))
+                  channels=CHANNELS, flags=FLAGS, flash=_queue_flash(request.query),
+                  error=error, chosen=set(chosen), bulk_ref=ref,
+                  bulk_action="/queue/assign" + ("?" + urlencode(here) if here else ""))
 
 
 @routes.post("/queue/assign")
@@ -66,13 +76,16 @@ async def queue_assign(request: web.Request) -> web.StreamResponse:
     user = require_reviewer(request)
     form = await request.post()
     chosen = ids(form.getall("id", []))
-    ref = str(form.get("ref", "")).strip()
+    ref = str(form.get("ref", "")).strip()[:100]
     if not chosen or not ref:
-        raise web.HTTPBadRequest(text=t("error.bulk_needs"))
-    result = await bulk_assign(request.app[CONTEXT], user, chosen, ref)
+        return await queue_page(request, 400, t("error.bulk_needs"), tuple(chosen), ref)
+    try:
+        result = await bulk_assign(request.app[CONTEXT], user, chosen, ref)
+    except ReviewError as exc:  # the code names no brief: said on the queue, ticks kept
+        return await queue_page(request, review_status(exc), str(exc), tuple(chosen), ref)
     if not result["assigned"] and result["skipped"]:
-        raise web.HTTPConflict(text="; ".join(f"#{s['id']}: {s['reason']}"
-                                              for s in result["skipped"]))
+        reasons = "; ".join(f"#{s['id']}: {s['reason']}" for s in result["skipped"])
+        return await queue_page(request, 409, reasons, tuple(chosen), ref)
     query = {"done": "bulk", "assigned": len(result["assigned"]),
              "skipped": len(result["skipped"]), "ref": result["ref"]}
     raise web.HTTPSeeOther("/queue?" + urlencode(query))
@@ -113,6 +126,31 @@ def _item_flash(query, item: dict) -> str | None:  # noqa: ANN001
     return t(f"done.{done}", ref=item["brief_ref"] or "", status=t(f"status.{item['status']}"))
 
 
+def why_texts(item: dict) -> list[str]:
+    """Why the item waits, one sentence per flag that has one; "not sure enough" names the
+    rule of the best guess and what stopped it (several briefs of one sender, a near title)."""
+    out = []
+    for flag in item["flags"]:
+        text = _low_confidence(item) if flag == "low_confidence" else t(f"why.{flag}", "")
+        if text:
+            out.append(text)
+    return out
+
+
+def _low_confidence(item: dict) -> str:
+    candidates = item["candidates"]
+    if not candidates:
+        return t("why.low_confidence")
+    top = candidates[0]
+    senders = sum(1 for c in candidates if c["rule"] == "sender")
+    if top["rule"] == "sender" and senders > 1:
+        return t("why.sender_several", n=senders)
+    if top["rule"] == "title":
+        return t("why.title_weak", confidence=percent(top["confidence"]))
+    return t("why.low_confidence_rule", rule=t(f"rule.{top['rule']}", top["rule"]),
+             confidence=percent(top["confidence"]))
+
+
 async def item_page(request: web.Request, item_id: int, status: int = 200,
                     error: str | None = None) -> web.Response:
     item, held_by = await _load_item(request, item_id)
@@ -120,6 +158,7 @@ async def item_page(request: web.Request, item_id: int, status: int = 200,
     results = await brief_search_view(request.app[CONTEXT], q) if q else []
     return render(request, "item.html", status=status, item=item, held_by=held_by, q=q,
                   results=results, undo=undo_target(item["events"]), reasons=REJECT_REASONS,
+                  why=why_texts(item),
                   flash=_item_flash(request.query, item), error=error)
 
 

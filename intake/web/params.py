@@ -7,11 +7,15 @@ from typing import Any
 
 from aiohttp import web
 
-from intake.web.text import t
+from intake.web.text import TEXT, t
 from store.web_queries import QueueFilter
 
 STATUSES = ("unmatched", "failed", "matched", "rejected", "received")
 CHANNELS = ("smtp", "imap", "telegram", "whatsapp")
+# Every flag the app has a label for, in text.py's order: the queue's flag filter offers them.
+FLAGS = tuple(key.removeprefix("flag.") for key in TEXT if key.startswith("flag."))
+FIELD_LABELS = {"since": "filter.since", "until": "filter.until", "video": "filter.video",
+                "channel": "field.channel", "status": "field.status", "flag": "field.flag"}
 
 
 def integer(query: Any, name: str, default: int = 0, high: int = 2**62) -> int:
@@ -21,9 +25,10 @@ def integer(query: Any, name: str, default: int = 0, high: int = 2**62) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise web.HTTPBadRequest(text=t("error.bad_param", name=name)) from None
+        raise web.HTTPBadRequest(text=t("error.bad_param", name=name,
+                                        label=_label(name))) from None
     if not 0 <= number <= high:
-        raise web.HTTPBadRequest(text=t("error.bad_param", name=name))
+        raise web.HTTPBadRequest(text=t("error.bad_param", name=name, label=_label(name)))
     return number
 
 
@@ -34,15 +39,21 @@ def _date(query: Any, name: str) -> datetime | None:
     try:
         day = datetime.strptime(value, "%Y-%m-%d")
     except ValueError:
-        raise web.HTTPBadRequest(text=t("error.bad_date", name=name)) from None
+        raise web.HTTPBadRequest(text=t("error.bad_date", name=name, label=_label(name),
+                                        value=value[:40])) from None
     return day.replace(tzinfo=UTC)
+
+
+def _label(name: str) -> str:
+    """The filter's label on the queue page, so the error names the field the user sees."""
+    return t(FIELD_LABELS.get(name, ""), default=name)
 
 
 def _choice(query: Any, name: str, choices: tuple[str, ...], default: str | None = None
             ) -> str | None:
     value = (query.get(name) or "").strip() or default
     if value is not None and value not in choices:
-        raise web.HTTPBadRequest(text=t("error.bad_param", name=name))
+        raise web.HTTPBadRequest(text=t("error.bad_param", name=name, label=_label(name)))
     return value
 
 
@@ -71,4 +82,4 @@ def ids(values: list[str]) -> list[int]:
     try:
         return [int(v) for v in values]
     except ValueError:
-        raise web.HTTPBadRequest(text=t("error.bad_param", name="id")) from None
+        raise web.HTTPBadRequest(text=t("error.bad_param", name="id", label="id")) from None

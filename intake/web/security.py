@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 import tempfile
@@ -213,7 +214,8 @@ class RateLimiter:
         times = self._recent(key, now)
         if len(times) < self.limit:
             return 0
-        return max(1, int(self.window - (now - times[0])) + 1)
+        # Rounded up, but not past the window: 15 minutes, not 16, right after a failure.
+        return max(1, math.ceil(self.window - (now - times[0])))
 
     def fail(self, key: str) -> None:
         now = time.monotonic()

@@ -73,6 +73,13 @@ TEXT: dict[str, str] = {
     "why.no_candidates": "Nothing in the item pointed to a brief: no code, no response id, an "
                          "unknown sender and no similar title.",
     "why.low_confidence": "The best guess below was not sure enough to be filed automatically.",
+    "why.low_confidence_rule": "The best guess below ({rule}, {confidence}) was not sure enough "
+                                "to be filed automatically.",
+    "why.sender_several": "The sender's address is on several briefs: this sender has {n} "
+                          "briefs, and nothing else in the item says which one it is for.",
+    "why.title_weak": "The subject is only like a brief's title ({confidence}): a title files "
+                      "an item by itself only when it is very close and clearly ahead of the "
+                      "others.",
     "why.conflict": "More than one brief fits well; pick the right one below.",
     "why.needs_review": "The only clue needs a person to confirm it.",
     "why.code_typo": "A reference code was almost right (one character off); check the guess.",
@@ -189,6 +196,8 @@ TEXT: dict[str, str] = {
     "item.other_actions": "Other actions",
     "item.reject_label": "Reject as",
     "item.reject": "Reject",
+    "item.reject_choose": "choose a reason…",
+    "item.reject_needs": "Choose why this item is rejected.",
     "item.new_brief_label": "New brief titled",
     "item.new_brief": "Create brief",
     "item.undo_label": "Last: {actor} {action} this item.",
@@ -314,8 +323,8 @@ TEXT: dict[str, str] = {
     "error.csrf": "The form was out of date or did not come from this site. Reload the page and "
                   "try again.",
     "error.internal": "An unexpected error happened; it was logged.",
-    "error.bad_param": "The value of {name} is not valid.",
-    "error.bad_date": "{name} must be a date like 2024-05-31.",
+    "error.bad_param": "{label} ({name}): that value is not valid.",
+    "error.bad_date": "{label} ({name}) must be a date like 2024-05-31, not “{value}”.",
     "error.bad_json": "The request body must be a JSON object.",
     "error.bulk_needs": "Select at least one item and give a brief code.",
     "error.no_item": "There is no item {id}.",

@@ -141,3 +141,42 @@ async def test_keyboard_only_reaches_the_main_action(browser, site):
     assert focused == "Accept this guess"
     await page.keyboard.press("Enter")
     await page.wait_for_url(f"{base}/items/{item_id}?done=assign")
+
+
+LONG_SENDER = "maria.fernanda.gonzalez-rodriguez@ministerio-de-salud-publica.example.org"
+
+
+async def test_the_queue_works_on_a_phone(browser, site):
+    """390 px wide: cards, the filters folded, nothing scrolls sideways, addresses whole."""
+    ctx, base = site["ctx"], site["url"]
+    await deliver(ctx, subject="Vídeo de la línea de apoyo comunitario en zonas rurales",
+                  sender=LONG_SENDER, body="Vea https://youtu.be/dQw4w9WgXcQ")
+    await process(ctx)
+    page = await browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True, device_scale_factor=2)
+    await _signin(page, base, "cora")
+    await page.screenshot(path=_shot("queue-phone.png"), full_page=True)
+    width = await page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], width
+    assert await page.locator("#filters").get_attribute("open") is None  # folded
+    assert not await page.locator('.filters select[name="channel"]').is_visible()
+    assert await page.locator("table.queue thead").is_hidden()
+    assert await page.evaluate(
+        "getComputedStyle(document.querySelector('table.queue tbody tr')).display") == "grid"
+    # The address has a line of its own: as wide as the card allows, broken only past it.
+    sender = page.locator("td.sender", has_text="maria.fernanda")
+    box, card = await sender.bounding_box(), await sender.locator("xpath=..").bounding_box()
+    assert box["width"] > card["width"] * 0.75
+    first_box = await page.locator("table.queue tbody tr").first.bounding_box()
+    assert first_box["y"] < 844  # the first item is on the first screen
+    await page.click("#filters > summary")
+    assert await page.locator('.filters select[name="channel"]').is_visible()
+    await page.screenshot(path=_shot("queue-phone-filters.png"), full_page=True)
+    width = await page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], width
+
+
+async def test_the_filters_are_open_on_a_wide_screen(browser, site):
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await _signin(page, site["url"], "cora")
+    assert await page.locator('.filters select[name="channel"]').is_visible()

@@ -1,5 +1,8 @@
 // A few keyboard shortcuts and "select all"; every action also works without this file.
 document.addEventListener("DOMContentLoaded", () => {
+  // The queue's filters are folded on phones (the summary opens them); wide screens show them.
+  const filters = document.getElementById("filters");
+  if (filters && window.matchMedia("(min-width: 641px)").matches) filters.open = true;
   const all = document.getElementById("select-all");
   if (all) {
     all.addEventListener("change", () => {
