@@ -15,7 +15,7 @@ from intake.context import Context, build_context
 
 # Feature modules add their subcommands through register(subparsers); listed here once.
 EXTENSIONS: list[str] = ["intake.cli.users", "intake.cli.imap", "intake.cli.telegram",
-                         "intake.cli.links", "intake.cli.export"]
+                         "intake.cli.links", "intake.cli.export", "intake.cli.media"]
 
 
 def _print(data: object, as_json: bool, human: Callable[[object], str]) -> None:

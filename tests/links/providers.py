@@ -282,6 +282,7 @@ async def start_providers(tmp: Path, video: bytes) -> tuple[Providers, list]:
 
 def proxy_env(providers: Providers) -> dict[str, str]:
     """The environment of a deployment behind an egress proxy with its own CA."""
-    return {"HTTPS_PROXY": providers.proxy_url, "SSL_CERT_FILE": str(providers.ca_file), "NO_PROXY": ""}
+    return {"HTTPS_PROXY": providers.proxy_url, "SSL_CERT_FILE": str(providers.ca_file),
+            "NO_PROXY": ""}
 
 
