@@ -35,7 +35,9 @@ class Fake:
     hits: Counter = field(default_factory=Counter)
     headers: list = field(default_factory=list)  # (host, path, headers) of each request
     cut_once: set = field(default_factory=set)  # paths whose first answer is cut halfway
-    slow: bool = False  # the crash test: the big file trickles out
+    slow: bool = False  # the big file trickles out
+    stall_once: set = field(default_factory=set)  # paths whose first answer stops half-way
+    stalled: int = 0  # answers now stopped half-way (the crash test kills the fetcher then)
     plain_port: int = 0
 
     def seen(self, request: web.Request) -> None:
@@ -65,6 +67,13 @@ async def serve_file(fake: Fake, request: web.Request, data: bytes, ranges: bool
         fake.cut_once.discard(request.path)
         await response.write(body[: len(body) // 2])
         request.transport.close()  # the connection drops half-way
+        return response
+    if request.path in fake.stall_once:
+        fake.stall_once.discard(request.path)
+        await response.write(body[: len(body) // 2])
+        fake.stalled += 1
+        while request.transport is not None and not request.transport.is_closing():
+            await asyncio.sleep(0.05)  # until the fetcher's connection goes away
         return response
     step = 1 << 16 if fake.slow else 1 << 20
     for start in range(0, len(body), step):
