@@ -17,6 +17,7 @@ from parsers.providers import Request
 
 MAX_REDIRECTS = 5
 REDIRECTS = (301, 302, 303, 307, 308)
+READ_BUFFER = 4 << 20  # bytes aiohttp buffers before it stops reading the socket
 USER_AGENT = "intake-link-fetcher/1 (+a coordinator's archive of submitted videos)"
 
 
@@ -57,6 +58,7 @@ def open_session(limits: Limits) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False, trust_env=False,  # trust_env would also read ~/.netrc
+        read_bufsize=READ_BUFFER,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
 
 

@@ -59,26 +59,47 @@ def check_announced(download: Download, response: aiohttp.ClientResponse, limits
     download.total = total if total is not None else download.total
 
 
-async def _write(handle, chunk: bytes) -> None:  # noqa: ANN001 - a binary file
-    await asyncio.to_thread(handle.write, chunk)
+def _absorb(download: Download, handle, chunk: bytes) -> None:  # noqa: ANN001
+    # In a thread: hashlib and file writes release the GIL, so the next chunk is read
+    # from the socket while this one is hashed and written.
+    download.digest.update(chunk)
+    handle.write(chunk)
+
+
+def _take_head(download: Download, chunk: bytes, on_head):  # noqa: ANN001, ANN202
+    download.head += chunk[: 8192 - len(download.head)]
+    if on_head is not None and len(download.head) >= 8192:
+        on_head(download.head)
+        return None
+    return on_head
 
 
 async def pour(response: aiohttp.ClientResponse, download: Download, handle,  # noqa: ANN001
                limits: Limits, on_head=None) -> None:  # noqa: ANN001 - a callable
-    """Append the response's body to the file, hashing and counting as it comes."""
-    async for chunk in response.content.iter_chunked(CHUNK):
-        if download.size + len(chunk) > limits.max_bytes:
-            raise FetchFailed("too_large", f"the file grew past {limits.max_bytes} bytes")
-        download.digest.update(chunk)
-        download.size += len(chunk)
-        if len(download.head) < 8192:
-            download.head += chunk[: 8192 - len(download.head)]
-            if on_head is not None and len(download.head) >= 8192:
-                on_head(download.head)
-                on_head = None
-        await _write(handle, chunk)
+    """Append the response's body to the file, hashing and counting as it comes; at most
+    two chunks are in memory (one being read, one being hashed and written). A chunk is
+    counted in download.size only once it is in the file, so a resume starts right."""
+    pending, seen = None, download.size
+    try:
+        async for chunk in response.content.iter_chunked(CHUNK):
+            seen += len(chunk)
+            if seen > limits.max_bytes:
+                raise FetchFailed("too_large", f"the file grew past {limits.max_bytes} bytes")
+            if len(download.head) < 8192:
+                on_head = _take_head(download, chunk, on_head)
+            if pending is not None:
+                download.size += await pending
+            pending = asyncio.ensure_future(_absorbed(download, handle, chunk))
+    finally:
+        if pending is not None:
+            download.size += await pending
     if on_head is not None:
         on_head(download.head)
+
+
+async def _absorbed(download: Download, handle, chunk: bytes) -> int:  # noqa: ANN001
+    await asyncio.to_thread(_absorb, download, handle, chunk)
+    return len(chunk)
 
 
 def _range_request(download: Download) -> tuple[Request, dict]:
