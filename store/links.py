@@ -99,3 +99,9 @@ async def list_fetches(session: AsyncSession, status: str | None = None, after_i
     if status:
         query = query.where(LinkFetch.status == status)
     return list(await session.scalars(query.order_by(LinkFetch.id).limit(limit)))
+
+
+async def item_has_pending_fetch(session: AsyncSession, item_id: int) -> bool:
+    query = (select(LinkFetch.id).join(ItemMedia, ItemMedia.media_id == LinkFetch.media_id)
+             .where(ItemMedia.item_id == item_id, LinkFetch.status == "pending").limit(1))
+    return await session.scalar(query) is not None

@@ -46,10 +46,10 @@ def limits_of(ctx: Context) -> Limits:
                   read_timeout=s.link_read_timeout, allow_private=s.link_allow_private)
 
 
-def summary(row: LinkFetch, sha256: str | None = None) -> dict:
+def summary(row: LinkFetch, sha256: str | None = None, kind: str | None = None) -> dict:
     """What the link medium's details say of its fetch (the review app and replies read it)."""
     return {"status": row.status, "reason": row.reason, "provider": row.provider,
-            "size": row.size, "sha256": sha256, "attempts": row.attempts,
+            "size": row.size, "sha256": sha256, "kind": kind, "attempts": row.attempts,
             "fetched_at": row.fetched_at.isoformat() if row.fetched_at else None,
             "error": row.error}
 
@@ -177,7 +177,7 @@ class LinkFetcher:
             row.status, row.reason, row.error = "fetched", None, None
             row.size, row.file_media_id, row.fetched_at = fetched.size, media.id, utcnow()
             row.worker, row.worker_until, row.next_attempt_at = None, None, None
-            await self._mirror(db, row, fetched.sha256)
+            await self._mirror(db, row, fetched.sha256, fetched.kind)
         log.info("link %s: fetched %d bytes (%s, sha256 %s)", row.url, fetched.size,
                  fetched.mime, fetched.sha256[:12])
         return "fetched"
@@ -199,9 +199,10 @@ class LinkFetcher:
         self.ctx.metrics.observe_link_fetch(row.provider, "failed", exc.reason, 0, None)
         return row.status
 
-    async def _mirror(self, db, row: LinkFetch, sha256: str | None) -> None:  # noqa: ANN001
+    async def _mirror(self, db, row: LinkFetch, sha256: str | None,  # noqa: ANN001
+                      kind: str | None = None) -> None:
         link = await db.get(Media, row.media_id, with_for_update=True)
-        link.details = {**(link.details or {}), "fetch": summary(row, sha256)}
+        link.details = {**(link.details or {}), "fetch": summary(row, sha256, kind)}
 
     # -- by hand --------------------------------------------------------------------------
 
