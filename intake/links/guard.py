@@ -38,12 +38,22 @@ def check_url(url: str, allow_private: bool) -> None:
         return
     if host == "localhost" or host.endswith(".localhost"):
         raise FetchFailed("refused", f"{host} is this machine")
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        return  # a name: the resolver checks what it resolves to
-    if not address_allowed(str(literal)):
+    literal = _written_address(host)
+    if literal is not None and not address_allowed(literal):
         raise FetchFailed("refused", f"{host} is not a public address")
+
+
+def _written_address(host: str) -> str | None:
+    """The address a host written as one stands for, including the legacy forms a resolver
+    (or a proxy's) accepts: "2130706433", "127.1", "0x7f.0.0.1" are all 127.0.0.1."""
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        pass
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None  # a name: the resolver checks what it resolves to
 
 
 class GuardedResolver(AbstractResolver):
