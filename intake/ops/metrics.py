@@ -43,7 +43,7 @@ class Metrics:
         # Link fetching (issue #13): outcomes by provider and reason, and the bytes fetched.
         self.link_fetches = Counter(
             "intake_link_fetches", "Link fetches finished by this process, by provider, "
-            "outcome (fetched, failed) and failure reason.",
+            "outcome and, for a fetch that gave no file, its reason.",
             ["provider", "outcome", "reason"], registry=self.registry)
         self.link_bytes = Counter(
             "intake_link_fetched_bytes", "Bytes fetched from links into the store, by provider.",

@@ -5,6 +5,7 @@ import hashlib
 import os
 import sys
 
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from intake.links.fetcher import LinkFetcher
@@ -50,6 +51,13 @@ async def test_same_video_by_attachment_and_by_link_is_one_medium(ctx, providers
     assert link.details["fetch"]["sha256"] == sha
     assert await ctx.blobs.get_bytes(sha) == video
     assert await LinkFetcher(ctx).drain() == 0  # fetched once, never again
+    figures = ctx.metrics.render().decode()
+    assert ('intake_link_fetches_total{outcome="fetched",provider="wetransfer",reason=""} 1.0'
+            in figures)
+    fetched_bytes = {s.labels["provider"]: s.value
+                     for family in text_string_to_metric_families(figures)
+                     for s in family.samples if s.name == "intake_link_fetched_bytes_total"}
+    assert fetched_bytes == {"wetransfer": len(video)}
 
 
 async def test_failure_is_kept_and_fetch_again_from_the_cli(ctx, providers, tmp_path):
@@ -59,6 +67,8 @@ async def test_failure_is_kept_and_fetch_again_from_the_cli(ctx, providers, tmp_
     fetch = await _one(ctx, LinkFetch)
     assert (fetch.status, fetch.reason) == ("failed", "needs_signin")
     assert fetch.attempts == 1  # a permanent reason is not retried on its own
+    assert ('intake_link_fetches_total{outcome="failed",provider="google_drive",'
+            'reason="needs_signin"} 1.0') in ctx.metrics.render().decode()
     link = await _one(ctx, Media, Media.id == fetch.media_id)
     assert link.details["fetch"]["reason"] == "needs_signin"
 
