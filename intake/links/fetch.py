@@ -94,7 +94,7 @@ async def fetch(session: aiohttp.ClientSession, url: str, spool: Path, limits: L
                 ) -> Fetched:
     """Fetch the file behind `url` into a new spool file (the caller moves or removes it)."""
     spool.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=spool, prefix="link-")
+    fd, name = tempfile.mkstemp(dir=spool, prefix=f"link-{os.getpid()}-")  # see sweep_spool
     os.close(fd)
     download = Download(Path(name), url)
     try:

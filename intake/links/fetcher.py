@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -104,6 +105,7 @@ class LinkFetcher:
                 released = await release_fetch_leases(session, dead)
         if released:
             log.info("released %d link fetches leased by a process that died", released)
+        await asyncio.to_thread(sweep_spool, self._spool())
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -235,6 +237,19 @@ class LinkFetcher:
             await self.fetch_one(session, row.id)
         async with self.ctx.db.reader()() as db:
             return await fetch_of_media(db, media_id)
+
+
+def sweep_spool(spool: Path) -> int:
+    """Remove the partial files of fetchers that died (named link-<pid>-…) on this host."""
+    from intake.pipeline.worker import _pid_alive
+
+    removed = 0
+    for path in spool.glob("link-*-*"):
+        pid = path.name.split("-")[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _provider_name(url: str) -> str:

@@ -50,3 +50,5 @@ async def test_sigkill_during_a_fetch_then_restart_fetches_once(ctx, providers, 
     assert row.attempts == 2 and row.size == len(providers.fake.video)
     assert providers.fake.hits[("files.example.org", "/crash.mp4")] == 2
     assert await ctx.blobs.get_bytes(sha) == providers.fake.video
+    spool = ctx.settings.spool_dir / "links"
+    assert not list(spool.glob("link-*")), "the killed fetcher's partial file is swept"
