@@ -50,6 +50,16 @@ async def claim_fetches(session: AsyncSession, worker: str, limit: int, lease: t
     return ids
 
 
+async def unfinished_fetches(session: AsyncSession, max_attempts: int) -> list[LinkFetch]:
+    """Fetches started max_attempts times whose last worker died with them in hand."""
+    now = utcnow()
+    query = (select(LinkFetch).where(
+        LinkFetch.status == "pending", LinkFetch.attempts >= max_attempts,
+        or_(LinkFetch.worker_until.is_(None), LinkFetch.worker_until < now))
+        .with_for_update(skip_locked=True).limit(100))
+    return list(await session.scalars(query))
+
+
 async def renew_fetch_leases(session: AsyncSession, worker: str, lease: timedelta) -> None:
     await session.execute(update(LinkFetch).where(LinkFetch.worker == worker).values(
         worker_until=utcnow() + lease))

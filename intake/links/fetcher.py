@@ -26,6 +26,7 @@ from store.links import (
     items_carrying,
     release_fetch_leases,
     renew_fetch_leases,
+    unfinished_fetches,
 )
 from store.models import LinkFetch, Media, utcnow
 from store.queries import add_event, link_media, upsert_media
@@ -119,10 +120,20 @@ class LinkFetcher:
     async def run_once(self, session) -> int:  # noqa: ANN001 - an aiohttp ClientSession
         """Claim one due fetch and do it; 0 when none is due."""
         async with self.ctx.db.writer()() as db, db.begin():
+            await self._give_up(db)
             ids = await claim_fetches(db, self.name, 1, LEASE, self.ctx.settings.link_attempts)
         for fetch_id in ids:
             await self.fetch_one(session, fetch_id)
         return len(ids)
+
+    async def _give_up(self, db) -> None:  # noqa: ANN001
+        """A fetch whose every attempt died with its worker fails, rather than wait for ever."""
+        for row in await unfinished_fetches(db, self.ctx.settings.link_attempts):
+            row.status, row.reason = "failed", "provider_error"
+            row.error = f"the fetch was started {row.attempts} times and never finished"
+            row.worker, row.worker_until = None, None
+            await self._mirror(db, row, None)
+            log.error("link %s: %s", row.url, row.error)
 
     async def drain(self) -> int:
         """Fetch until nothing is due (CLI and tests)."""

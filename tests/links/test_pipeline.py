@@ -88,3 +88,15 @@ async def test_failure_is_kept_and_fetch_again_from_the_cli(ctx, providers, tmp_
     fetch = await _one(ctx, LinkFetch)
     assert (fetch.status, fetch.reason, fetch.size) == ("fetched", None,
                                                         len(providers.fake.video))
+
+
+async def test_a_fetch_whose_every_attempt_died_fails_instead_of_waiting(ctx, providers):
+    await _deliver(ctx, make_email(body="Our video: https://files.example.org/clip.mp4"))
+    async with ctx.db.writer()() as session, session.begin():
+        row = await session.scalar(select(LinkFetch))
+        row.attempts = ctx.settings.link_attempts  # each claim's worker died mid-fetch
+    assert await LinkFetcher(ctx).drain() == 0
+    fetch = await _one(ctx, LinkFetch)
+    assert (fetch.status, fetch.reason) == ("failed", "provider_error")
+    assert "never finished" in fetch.error
+    assert providers.fake.hits[("files.example.org", "/clip.mp4")] == 0
