@@ -109,6 +109,15 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(0, ge=0, le=65535)
 
+    # Link fetching (issue #13: videos sent as links are fetched into the store)
+    link_fetch: bool = True  # fetch the file behind Drive, Dropbox, WeTransfer… links
+    link_max_bytes: int = Field(4_000_000_000, ge=1024)  # enforced while streaming
+    link_concurrency: int = Field(2, ge=1, le=32)  # fetches at once per worker process
+    link_attempts: int = Field(5, ge=1)  # tries of a link whose provider fails to answer
+    link_connect_timeout: float = Field(15.0, gt=0)  # seconds to connect
+    link_read_timeout: float = Field(60.0, gt=0)  # seconds without a byte before resuming
+    link_allow_private: bool = False  # reach loopback/private addresses (tests, closed nets)
+
     @field_validator("smtp_recipients", "imap_urls", "web_trusted_proxies", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:

@@ -77,6 +77,9 @@ async def start_worker_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitS
 
     # Hooks before the worker starts; their cleanup runs after the worker has finished.
     await start_acknowledgements(ctx, stack, install_processing_hooks(ctx))
+    from intake.links.fetcher import start_link_fetcher
+
+    await start_link_fetcher(ctx, stack)  # issue #13: closed after the worker (stack order)
     processor = Processor(ctx)
     worker_stop = asyncio.Event()
     task = asyncio.create_task(processor.run(worker_stop), name="worker")

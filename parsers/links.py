@@ -97,11 +97,22 @@ def _checker(host: str) -> Callable[[str, str, str], bool] | None:
     return None
 
 
+# A direct link to a file of these kinds, on any host (issue #13: its bytes are fetched).
+_FILE_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".3gp", ".mpg", ".mpeg",
+                  ".wmv", ".mp3", ".m4a", ".wav", ".ogg", ".opus", ".flac", ".pdf")
+
+
+def _is_file_url(path: str) -> bool:
+    return path.lower().endswith(_FILE_SUFFIXES)
+
+
 def _is_video_link(url: str) -> bool:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     checker = _checker(host)
-    return checker is not None and checker(host.removeprefix("www."), parts.path, parts.query)
+    if checker is None:
+        return _is_file_url(parts.path)
+    return checker(host.removeprefix("www."), parts.path, parts.query)
 
 
 def find_video_links(text: str) -> list[str]:

@@ -251,3 +251,27 @@ class Outbound(Base):
     status: Mapped[str] = mapped_column(String(16))  # sent|suppressed|failed
     reason: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LinkFetch(Base):
+    """The fetch of one link medium into the store (issue #13): its queue state and outcome."""
+
+    __tablename__ = "link_fetches"
+    __table_args__ = (Index("ix_link_fetches_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id"), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(String(32))  # parsers.providers name
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|fetched|failed
+    reason: Mapped[str | None] = mapped_column(String(32))  # intake.links.errors REASONS
+    error: Mapped[str | None] = mapped_column(Text)  # the technical detail, for operators
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    worker: Mapped[str | None] = mapped_column(String(64))  # fetch lease
+    worker_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    file_media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -18,7 +18,7 @@ from intake.context import Context, build_context
 # Feature modules add their subcommands through register(subparsers); listed here once.
 EXTENSIONS: list[str] = ["intake.cli.briefs", "intake.cli.items", "intake.cli.users",
                          "intake.cli.imap", "intake.cli.telegram", "intake.cli.links",
-                         "intake.cli.export", "intake.cli.whatsapp"]
+                         "intake.cli.export", "intake.cli.whatsapp", "intake.cli.media"]
 
 
 async def _with_context(settings: Settings, work: Callable) -> object:

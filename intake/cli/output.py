@@ -40,7 +40,7 @@ def item_text(item: dict) -> str:
         out.append(f"  error (attempt {item['attempts']}): {item['error']}")
     for m in item["media"]:
         out.append(f"  media: {m['kind']:9} {m['mime'] or '':24} {m['size'] or 0:>10}  "
-                   f"{m['filename'] or m['url']}")
+                   f"{m['filename'] or m['url']}{fetch_state(m)}")
     for c in item["candidates"]:
         out.append(f"  candidate: {c['brief_ref']} {c['confidence']:.2f} {c['rule']}: "
                    f"{c['evidence']}")
@@ -53,3 +53,14 @@ def briefs_table(briefs: list[dict]) -> str:
         lines.append(f"{b['ref']:13} {cell(b['response_id']) or '-':10} "
                      f"{cell(b['email']) or '-':30} {cell(b['title'], 60)}")
     return "\n".join(lines)
+
+
+def fetch_state(media: dict) -> str:
+    """A link's fetch: " [fetched]", " [failed: needs sign-in: …] (link medium 7)"."""
+    fetch = (media.get("details") or {}).get("fetch")
+    if media["kind"] != "link" or not fetch:
+        return ""
+    from intake.links.errors import describe
+
+    why = f": {describe(fetch['reason'])}" if fetch.get("reason") else ""
+    return f"  [{fetch['status']}{why}] (link medium {media['id']})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +23,23 @@ class Metrics:
             "by outcome; measured by the worker that did it.",
             ["status"], buckets=BUCKETS, registry=self.registry)
 
+        # Link fetching (issue #13): outcomes by provider and reason, and the bytes fetched.
+        self.link_fetches = Counter(
+            "intake_link_fetches", "Link fetches finished by this process, by provider, "
+            "outcome and, for a fetch that gave no file, its reason.",
+            ["provider", "outcome", "reason"], registry=self.registry)
+        self.link_bytes = Counter(
+            "intake_link_fetched_bytes", "Bytes fetched from links into the store, by provider.",
+            ["provider"], registry=self.registry)
+
     def observe_processing(self, status: str, seconds: float) -> None:
         self.processing.labels(status=status).observe(seconds)
+
+    def observe_link_fetch(self, provider: str, outcome: str, reason: str, size: int,
+                           seconds: float | None) -> None:
+        self.link_fetches.labels(provider=provider, outcome=outcome, reason=reason).inc()
+        if size:
+            self.link_bytes.labels(provider=provider).inc(size)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

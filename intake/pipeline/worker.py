@@ -20,6 +20,7 @@ from sqlalchemy.orm import undefer
 
 from channels.contract import EMAIL, TELEGRAM_UPDATE, WHATSAPP_EVENT
 from intake.context import Context
+from intake.links.queue import queue_link
 from intake.pipeline.analyse import Analysis, MatchOptions, SpooledFile, analyse_email, rematch
 from intake.pipeline.waiting import wait_any
 from intake.review.actions import Conflict, NotFound, tell_submitter
@@ -337,6 +338,8 @@ class Processor:
             media = await upsert_media(session, Media(
                 key=f"link:{url}"[:2100], kind="link", url=url, flags=[], details={}))
             await link_media(session, item_id, media.id, "", None)
+            if self.ctx.settings.link_fetch:
+                await queue_link(session, media)  # issue #13: the file behind it is fetched
 
     async def _held(self, session, item_id: int) -> Item:  # noqa: ANN001
         """The item, locked, if this worker still holds its lease; LeaseLost otherwise."""

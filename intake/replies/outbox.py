@@ -10,9 +10,17 @@ from email.policy import SMTP, SMTPUTF8
 from email.utils import formatdate
 
 from intake.context import Context
+from intake.links.queue import ack_hold
 from intake.pipeline.waiting import wait_any
 from intake.replies.mailer import Relay, SendFailure, send
-from intake.replies.texts import AckContent, choose_language, guess_language, human_size, render
+from intake.replies.texts import (
+    AckContent,
+    choose_language,
+    describe_link,
+    guess_language,
+    human_size,
+    render,
+)
 from intake.review.actions import notice_due_in, still_filed
 from parsers.replies import own_words
 from store import acks
@@ -70,6 +78,8 @@ class AckOutbox:
             due, _ = self._later.get(row.id, (0.0, 0))
             if row.reason == acks.FILED:
                 due = max(due, loop.time() + notice_due_in(row.at))
+            elif hold := await ack_hold(self.ctx, row.item_id, row.at):  # links fetched first
+                due = max(due, loop.time() + hold)
             if due > loop.time():
                 pause = min(pause, due - loop.time())
                 continue
@@ -133,11 +143,12 @@ class AckOutbox:
             media = (await media_of_items(session, [item.id]))[item.id]
             kind, _, moved_id = (row.reason or "unmatched").partition(":")
             moved = await session.get(Item, int(moved_id)) if moved_id else None
+        language = _language(item, brief)
         content = AckContent(
-            kind=kind, language=_language(item, brief), prefix=self.ctx.settings.ref_prefix,
+            kind=kind, language=language, prefix=self.ctx.settings.ref_prefix,
             subject=item.subject or "", ref=brief.ref if brief else "",
             title=brief.title if brief else "", moved=(moved.subject or "") if moved else "",
-            files=[_describe(filename, m) for filename, _declared, m in media],
+            files=[_describe(filename, m, language) for filename, _declared, m in media],
         )
         subject, body = render(content)
         return self._message(row, item, subject, body, content.language)
@@ -172,8 +183,8 @@ def _language(item: Item, brief: Brief | None) -> str:
                            headers.get("content-language"), guess_language(text))
 
 
-def _describe(filename: str, media) -> str:  # noqa: ANN001 - store.models.Media
+def _describe(filename: str, media, language: str) -> str:  # noqa: ANN001 - a Media
     if media.kind == "link":
-        return media.url or ""
+        return describe_link(media.url or "", (media.details or {}).get("fetch"), language)
     size = human_size(media.size)
     return f"{filename or media.kind}" + (f" ({size})" if size else "")

@@ -27,6 +27,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "filed": 'Your message "{subject}" is now filed under the action brief'
                  "\n\n    {ref} – {title}",
         "files": "What we received:",
+        "link_fetched": "{url} – we have your {kind} ({size})",
+        "link_signin": "{url} – the link needs sign-in: please share it with anyone who has "
+                       "the link, or send the file another way",
+        "link_failed": "{url} – we could not fetch the file behind this link; please send it "
+                       "another way",
         "wrong": "If this is not the right brief, reply to this message with the right code "
                  "(it looks like {example}) and we will move it.",
         "footer": "This is an automatic message; you need not answer it otherwise.",
@@ -48,6 +53,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "filed": "Votre message « {subject} » est maintenant classé sous la fiche "
                  "d'action\n\n    {ref} – {title}",
         "files": "Ce que nous avons reçu :",
+        "link_fetched": "{url} – nous avons votre {kind} ({size})",
+        "link_signin": "{url} – le lien demande une connexion : partagez-le avec toute "
+                       "personne disposant du lien, ou envoyez le fichier autrement",
+        "link_failed": "{url} – nous n'avons pas pu récupérer le fichier de ce lien ; "
+                       "envoyez-le autrement",
         "wrong": "Si ce n'est pas la bonne fiche, répondez à ce message en indiquant le bon "
                  "code (il ressemble à {example}) et nous le déplacerons.",
         "footer": "Ce message est automatique ; vous n'avez pas besoin d'y répondre autrement.",
@@ -69,6 +79,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "filed": "Su mensaje «{subject}» está ahora archivado en la ficha de "
                  "acción\n\n    {ref} – {title}",
         "files": "Lo que hemos recibido:",
+        "link_fetched": "{url} – tenemos su {kind} ({size})",
+        "link_signin": "{url} – el enlace pide iniciar sesión: compártalo con cualquier "
+                       "persona que tenga el enlace, o envíe el archivo de otro modo",
+        "link_failed": "{url} – no hemos podido obtener el archivo de este enlace; envíelo "
+                       "de otro modo",
         "wrong": "Si no es la ficha correcta, responda a este mensaje con el código correcto "
                  "(tiene este aspecto: {example}) y lo trasladaremos.",
         "footer": "Este es un mensaje automático; no necesita responder de otro modo.",
@@ -182,6 +197,28 @@ def render(content: AckContent) -> tuple[str, str]:
         parts.append(texts["wrong"].format(**values))
     parts.append("-- \n" + texts["footer"])
     return subject, "\n\n".join(parts) + "\n"
+
+
+KIND_WORDS = {"en": {"video": "video", "audio": "recording", "image": "picture",
+                     "document": "document"},
+              "fr": {"video": "vidéo", "audio": "enregistrement", "image": "image",
+                     "document": "document"},
+              "es": {"video": "vídeo", "audio": "grabación", "image": "imagen",
+                     "document": "documento"}}
+
+
+def describe_link(url: str, fetch: dict | None, language: str) -> str:
+    """A link in "what we received", with what became of its file (issue #13)."""
+    texts = TEXTS.get(language, TEXTS[DEFAULT])
+    state = (fetch or {}).get("status")
+    if state == "fetched":
+        words = KIND_WORDS.get(language, KIND_WORDS[DEFAULT])
+        kind = words.get(fetch.get("kind") or "video", words["video"])
+        return texts["link_fetched"].format(url=url, kind=kind, size=human_size(fetch["size"]))
+    if state == "failed":
+        key = "link_signin" if fetch.get("reason") == "needs_signin" else "link_failed"
+        return texts[key].format(url=url)
+    return url  # not fetched yet, or a hosted video that stays a link
 
 
 def human_size(size: int | None) -> str:

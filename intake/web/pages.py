@@ -121,7 +121,8 @@ async def _load_item(request: web.Request, item_id: int) -> tuple[dict, str | No
 
 def _item_flash(query, item: dict) -> str | None:  # noqa: ANN001
     done = query.get("done")
-    if done not in ("assign", "reject", "create_brief", "undo", "release", "reprocess"):
+    if done not in ("assign", "reject", "create_brief", "undo", "release", "reprocess",
+                    "fetch"):
         return None
     return t(f"done.{done}", ref=item["brief_ref"] or "", status=t(f"status.{item['status']}"))
 
@@ -181,6 +182,22 @@ async def item_action(request: web.Request) -> web.StreamResponse:
     except ReviewError as exc:  # shown on the item page itself, beside the form
         return await item_page(request, item_id, status=review_status(exc), error=str(exc))
     raise web.HTTPSeeOther(f"/items/{item_id}?done={action}")
+
+
+@routes.post("/items/{id:\\d+}/media/{media:\\d+}/fetch")
+async def item_fetch_link(request: web.Request) -> web.StreamResponse:
+    """Fetch a link again (issue #13): back in the queue, a worker takes it up shortly."""
+    from intake.links.fetcher import LinkFetcher
+
+    user = require_reviewer(request)
+    item_id, media_id = int(request.match_info["id"]), int(request.match_info["media"])
+    try:
+        await LinkFetcher(request.app[CONTEXT]).request_again(media_id, user.name)
+    except NotFound:
+        raise
+    except ReviewError as exc:
+        return await item_page(request, item_id, status=review_status(exc), error=str(exc))
+    raise web.HTTPSeeOther(f"/items/{item_id}?done=fetch")
 
 
 @routes.post("/items/{id:\\d+}/release")

@@ -42,7 +42,7 @@ def test_each_service_is_recognised(url):
         "https://www.youtube.com/",
         "https://www.youtube.com/@somechannel",
         "https://vimeo.com/about",
-        "https://example.com/video.mp4",
+        "https://example.com/video.html",  # a direct .mp4 is a link to fetch now (#13)
         "https://youtube.com.evil.example/watch?v=dQw4w9WgXcQ",
         "https://www.dropbox.com/home",
     ],
@@ -83,3 +83,8 @@ def test_email_addresses_are_not_links():
 def test_no_links():
     assert find_video_links("") == []
     assert find_video_links("just words, no links") == []
+
+
+def test_a_direct_link_to_a_video_file_on_any_host_is_found():
+    text = "Video: https://files.example.org/2026/our%20clip.MP4 and https://example.org/about"
+    assert find_video_links(text) == ["https://files.example.org/2026/our%20clip.MP4"]

@@ -1,0 +1,145 @@
+"""Link fetching: 1 GB from a loopback HTTP server, our fetcher against `curl -o` of the same
+URL in the same run (throughput ratio, target ≥ 0.8×), and the peak RSS the fetch adds to
+the fetching process (target ≤ 64 MB).
+
+The file server runs in its own process (aiohttp FileResponse, sendfile). The fetch runs in
+a child process that measures its own peak RSS (getrusage) before and after the fetch,
+which includes the sha256 on the fly, the spool file and the move into a file blob store.
+
+    python bench/link_bench.py [--mb 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _serve(folder: str, port: int) -> None:
+    from aiohttp import web
+
+    async def clip(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(Path(folder) / "clip.mp4", chunk_size=1 << 20,
+                                headers={"Content-Type": "video/mp4"})
+
+    app = web.Application()
+    app.router.add_get("/clip.mp4", clip)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def _fetch(url: str, folder: str) -> None:
+    from intake.links.client import Limits, open_session
+    from intake.links.fetch import fetch
+    from store.blobs import FileBlobStore
+
+    async def go() -> dict:
+        limits = Limits(max_bytes=8 << 30, connect_timeout=10, read_timeout=60,
+                        allow_private=True)  # the bench server is on loopback
+        blobs = FileBlobStore(Path(folder) / "blobs")
+        async with open_session(limits) as session:
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            started = time.perf_counter()
+            fetched = await fetch(session, url, Path(folder) / "spool", limits)
+            seconds = time.perf_counter() - started
+            await blobs.put_file(fetched.path, fetched.sha256)  # fsync: curl does none
+            stored = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return {"seconds": seconds, "stored": stored, "size": fetched.size,
+                "added_rss_kb": after - before, "kind": fetched.kind}
+
+    print(json.dumps(asyncio.run(go())))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _make_file(path: Path, mb: int) -> None:
+    head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+    block = os.urandom(1 << 20)
+    with path.open("wb") as out:
+        out.write(head + block[len(head):])
+        for _ in range(mb - 1):
+            out.write(block)
+
+
+def _wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the file server did not start")
+
+
+def _curl(url: str, target: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(["curl", "-sS", "--fail", "-o", str(target), url], check=True)
+    return time.perf_counter() - started
+
+
+def _ours(url: str, folder: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, __file__, "--fetch", url, str(folder)], env=env,
+                          check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mb", type=int, default=1024)
+    parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--fetch", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        return _serve(args.serve[0], int(args.serve[1]))
+    if args.fetch:
+        return _fetch(*args.fetch)
+    if shutil.which("curl") is None:
+        raise SystemExit("curl is not installed: no baseline")
+    with tempfile.TemporaryDirectory(prefix="link-bench-") as tmp:
+        folder = Path(tmp)
+        _make_file(folder / "clip.mp4", args.mb)
+        port = _free_port()
+        server = subprocess.Popen([sys.executable, __file__, "--serve", tmp, str(port)])
+        try:
+            _wait_listening(port)
+            url = f"http://127.0.0.1:{port}/clip.mp4"
+            size = args.mb << 20
+            curl = _curl(url, folder / "curl.out")
+            (folder / "curl.out").unlink()
+            ours = _ours(url, folder)
+            curl_again = _curl(url, folder / "curl.out")  # either side of ours: fair to both
+        finally:
+            server.terminate()
+            server.wait()
+    assert ours["size"] == size and ours["kind"] == "video", ours
+    baseline = min(curl, curl_again)
+    print(f"file            {args.mb} MiB over loopback HTTP")
+    print(f"curl -o         {size / baseline / 1e6:8.1f} MB/s  (best of 2: {baseline:.2f} s)")
+    print(f"intake fetch    {size / ours['seconds'] / 1e6:8.1f} MB/s  ({ours['seconds']:.2f} s)"
+          "  streamed to the spool with sha256")
+    print(f"  + blob store  {size / ours['stored'] / 1e6:8.1f} MB/s  ({ours['stored']:.2f} s)"
+          "  with the fsync that makes it durable")
+    print(f"ratio           {baseline / ours['seconds']:8.2f}×  (target ≥ 0.8×)")
+    print(f"peak RSS added  {ours['added_rss_kb'] / 1024:8.1f} MB  (target ≤ 64 MB)")
+
+
+if __name__ == "__main__":
+    main()

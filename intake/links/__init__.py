@@ -1,0 +1,1 @@
+"""Link fetching: the files behind shared links (Drive, Dropbox, WeTransfer…) into the store."""

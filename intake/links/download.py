@@ -1,0 +1,164 @@
+"""Stream one response to a spool file: sha256 on the fly, memory bounded by a chunk, the size
+cap enforced as bytes arrive, and a dropped connection resumed with Range where it stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from intake.links.client import Limits, open_url
+from intake.links.errors import FetchFailed, reason_for_status
+from parsers.providers import Request
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20  # bytes read from the socket and written at a time
+RESUMES = 5  # dropped connections survived per fetch
+_RANGE = re.compile(r"bytes (\d+)-\d+/(\d+|\*)")
+# What a dropped or stalled connection looks like from aiohttp.
+DROPPED = (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
+           aiohttp.ClientOSError, asyncio.TimeoutError, ConnectionResetError)
+
+
+@dataclass
+class Download:
+    """The bytes of one file as they reach the spool; `head` holds the first ones, for sniffing."""
+
+    path: Path
+    url: str  # the URL that answered with the file (after redirects), for resuming
+    validator: str = ""  # ETag or Last-Modified, so a resume gets the same file's bytes
+    size: int = 0
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+    head: bytes = b""
+    disposition: str = ""
+    total: int | None = None  # what the server announced
+
+    @property
+    def sha256(self) -> str:
+        return self.digest.hexdigest()
+
+
+def _announced(response: aiohttp.ClientResponse, offset: int) -> int | None:
+    if response.status == 206:
+        found = _RANGE.match(response.headers.get("Content-Range", ""))
+        return int(found.group(2)) if found and found.group(2) != "*" else None
+    length = response.headers.get("Content-Length")
+    return offset + int(length) if length and length.isdigit() else None
+
+
+def check_announced(download: Download, response: aiohttp.ClientResponse, limits: Limits) -> None:
+    total = _announced(response, download.size)
+    if total is not None and total > limits.max_bytes:
+        raise FetchFailed("too_large", f"the file is {total} bytes, over {limits.max_bytes}")
+    download.total = total if total is not None else download.total
+
+
+def _absorb(download: Download, handle, chunk: bytes) -> None:  # noqa: ANN001
+    # In a thread: hashlib and file writes release the GIL, so the next chunk is read
+    # from the socket while this one is hashed and written.
+    download.digest.update(chunk)
+    handle.write(chunk)
+
+
+def _take_head(download: Download, chunk: bytes, on_head):  # noqa: ANN001, ANN202
+    download.head += chunk[: 8192 - len(download.head)]
+    if on_head is not None and len(download.head) >= 8192:
+        on_head(download.head)
+        return None
+    return on_head
+
+
+async def pour(response: aiohttp.ClientResponse, download: Download, handle,  # noqa: ANN001
+               limits: Limits, on_head=None) -> None:  # noqa: ANN001 - a callable
+    """Append the response's body to the file, hashing and counting as it comes; at most
+    two chunks are in memory (one being read, one being hashed and written). A chunk is
+    counted in download.size only once it is in the file, so a resume starts right."""
+    pending, seen = None, download.size
+    try:
+        async for chunk in response.content.iter_chunked(CHUNK):
+            seen += len(chunk)
+            if seen > limits.max_bytes:
+                raise FetchFailed("too_large", f"the file grew past {limits.max_bytes} bytes")
+            if len(download.head) < 8192:
+                on_head = _take_head(download, chunk, on_head)
+            if pending is not None:
+                download.size += await pending
+            pending = asyncio.ensure_future(_absorbed(download, handle, chunk))
+    finally:
+        if pending is not None:
+            download.size += await pending
+    if on_head is not None:
+        on_head(download.head)
+
+
+async def _absorbed(download: Download, handle, chunk: bytes) -> int:  # noqa: ANN001
+    await asyncio.to_thread(_absorb, download, handle, chunk)
+    return len(chunk)
+
+
+def _range_request(download: Download) -> tuple[Request, dict]:
+    headers = {"Range": f"bytes={download.size}-"}
+    if download.validator:
+        headers["If-Range"] = download.validator
+    return Request(download.url), headers
+
+
+async def _restart(handle, download: Download) -> None:  # noqa: ANN001
+    """The server sent the whole file again (no Range support, or it changed): start over."""
+    await asyncio.to_thread(handle.seek, 0)
+    await asyncio.to_thread(handle.truncate, 0)
+    download.size, download.head, download.digest = 0, b"", hashlib.sha256()
+
+
+async def resume(session: aiohttp.ClientSession, download: Download, handle,  # noqa: ANN001
+                 limits: Limits, on_head=None) -> None:  # noqa: ANN001
+    """Ask for the rest after a dropped connection, and pour it."""
+    request, headers = _range_request(download)
+    response = await open_url(session, request, limits, headers)
+    async with response:
+        if response.status == 200:
+            await _restart(handle, download)
+        elif response.status != 206:
+            raise FetchFailed(reason_for_status(response.status),
+                              f"resuming at {download.size}: HTTP {response.status}")
+        elif not response.headers.get("Content-Range", "").startswith(
+                f"bytes {download.size}-"):
+            raise FetchFailed("provider_error", "the server resumed at another offset")
+        check_announced(download, response, limits)
+        await pour(response, download, handle, limits, on_head)
+
+
+async def stream_to(session: aiohttp.ClientSession, response: aiohttp.ClientResponse,
+                    download: Download, limits: Limits, on_head=None) -> None:  # noqa: ANN001
+    """The whole file into download.path, resuming up to RESUMES times."""
+    download.validator = response.headers.get("ETag") or response.headers.get(
+        "Last-Modified", "")
+    download.disposition = response.headers.get("Content-Disposition", "")
+    check_announced(download, response, limits)
+    with download.path.open("wb") as handle:
+        attempt = 0
+        try:
+            await pour(response, download, handle, limits, on_head)
+        except DROPPED as exc:
+            attempt = 1
+            dropped = exc
+        while attempt:
+            if attempt > RESUMES:
+                raise FetchFailed("provider_error", f"the connection kept dropping: {dropped}")
+            log.info("link %s: connection dropped at %d bytes (%s); resuming",
+                     download.url, download.size, type(dropped).__name__)
+            try:
+                await resume(session, download, handle, limits, on_head)
+                attempt = 0
+            except DROPPED as exc:
+                attempt, dropped = attempt + 1, exc
+        await asyncio.to_thread(handle.flush)
+    if download.total is not None and download.size != download.total:
+        raise FetchFailed("provider_error",
+                          f"got {download.size} bytes of the {download.total} announced")

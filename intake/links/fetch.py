@@ -1,0 +1,116 @@
+"""One link's fetch: walk its provider's flow (pages, JSON answers) to the file, stream the
+file to the spool, and type it from its bytes; any failure is a FetchFailed with a reason."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import aiohttp
+
+from intake.links.client import Limits, open_url
+from intake.links.download import DROPPED, Download, stream_to
+from intake.links.errors import FetchFailed, reason_for_status
+from parsers.providers import Page, Refusal, Request, is_page, provider_for
+from parsers.sniff import safe_filename, sniff
+
+MAX_STEPS = 4  # provider pages before the file (Drive: the link, the confirmation form)
+PAGE_BYTES = 2 << 20  # a provider's page is read whole, up to this
+MEDIA_KINDS = ("video", "audio", "image", "document")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A file fetched into the spool, typed from its first bytes."""
+
+    path: Path
+    sha256: str
+    size: int
+    mime: str
+    kind: str
+    flags: tuple[str, ...]
+    filename: str
+    provider: str
+
+
+def _content_type(response: aiohttp.ClientResponse) -> str:
+    return response.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+
+
+async def _page(response: aiohttp.ClientResponse) -> Page:
+    body = await response.content.read(PAGE_BYTES)
+    return Page(str(response.url), response.status, _content_type(response), body)
+
+
+async def _reach_file(session: aiohttp.ClientSession, url: str, limits: Limits,
+                      ) -> aiohttp.ClientResponse:
+    """The response that carries the file's bytes, after the provider's pages."""
+    provider = provider_for(url)
+    request: Request | None = provider.start(url)
+    for _step in range(MAX_STEPS):
+        response = await open_url(session, request, limits)
+        if response.status == 200 and not is_page(_content_type(response)):
+            return response
+        async with response:
+            page = await _page(response)
+        try:
+            request = provider.follow(page)
+        except Refusal as exc:
+            raise FetchFailed(exc.reason, str(exc)) from None
+        if request is None:
+            raise _judge(page)
+    raise FetchFailed("provider_error", f"no file after {MAX_STEPS} pages of {provider.name}")
+
+
+def _judge(page: Page) -> FetchFailed:
+    """Why a page that is not the file ends the flow."""
+    if page.status != 200:
+        return FetchFailed(reason_for_status(page.status), f"HTTP {page.status} from {page.url}")
+    if "accounts.google.com" in page.url or "/login" in urlsplit(page.url).path:
+        return FetchFailed("needs_signin", f"the link leads to a sign-in page ({page.url})")
+    return FetchFailed("not_media", f"the link gives a web page ({page.content_type}), "
+                                    "not a file")
+
+
+def _check_head(head: bytes) -> None:
+    typed = sniff(head)
+    if typed.kind not in MEDIA_KINDS or typed.mime in ("text/html", "application/xhtml+xml"):
+        raise FetchFailed("not_media", f"the file is {typed.mime}, not a media file")
+
+
+def _filename(download: Download) -> str:
+    from email.message import Message
+
+    message = Message()
+    message["Content-Disposition"] = download.disposition or "attachment"
+    name = message.get_filename() or unquote(urlsplit(download.url).path.rsplit("/", 1)[-1])
+    return safe_filename(name, "linked-file")
+
+
+async def fetch(session: aiohttp.ClientSession, url: str, spool: Path, limits: Limits,
+                ) -> Fetched:
+    """Fetch the file behind `url` into a new spool file (the caller moves or removes it)."""
+    spool.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=spool, prefix=f"link-{os.getpid()}-")  # see sweep_spool
+    os.close(fd)
+    download = Download(Path(name), url)
+    try:
+        response = await _reach_file(session, url, limits)
+        download.url = str(response.url)
+        async with response:
+            await stream_to(session, response, download, limits, on_head=_check_head)
+        typed = sniff(download.head, _filename(download))
+        return Fetched(download.path, download.sha256, download.size, typed.mime, typed.kind,
+                       typed.flags, _filename(download), provider_for(url).name)
+    except DROPPED as exc:
+        Path(name).unlink(missing_ok=True)
+        raise FetchFailed("provider_error", f"network: {type(exc).__name__}: {exc}") from None
+    except aiohttp.ClientError as exc:
+        Path(name).unlink(missing_ok=True)
+        raise FetchFailed("provider_error", f"{type(exc).__name__}: {exc}") from None
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise

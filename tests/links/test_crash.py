@@ -1,0 +1,54 @@
+"""A worker killed with SIGKILL in the middle of a fetch: after a restart the fetch completes,
+once (one file medium, one fetched row), on SQLite and PostgreSQL."""
+
+import hashlib
+import signal
+
+from sqlalchemy import func, select
+
+from store.models import LinkFetch, Media
+from tests.helpers import drain, make_email, send_async, smtp_listener, wait_for
+from tests.links.providers import proxy_env
+from tests.scale.procs import child_env, kill, serve
+
+URL = "https://files.example.org/crash.mp4"
+
+
+async def test_sigkill_during_a_fetch_then_restart_fetches_once(ctx, providers, tmp_path):
+    async with smtp_listener(ctx) as port:
+        await send_async(port, make_email(body=f"Our video: {URL}"))
+    await drain(ctx)  # the link is queued; the worker processes below fetch it
+    providers.fake.stall_once.add("/crash.mp4")
+    env = child_env(INTAKE_DATA_DIR=str(ctx.settings.data_dir),
+                    INTAKE_DATABASE_URL=ctx.settings.effective_database_url,
+                    **proxy_env(providers))
+    log = tmp_path / "worker.log"
+    first = serve("worker", env, log)
+    try:
+        async def stalled():
+            return providers.fake.stalled
+        await wait_for(stalled, timeout=120)  # half the file is in the killed worker's spool
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        second = serve("worker", env, log)
+        try:
+            async def fetched():
+                async with ctx.db.reader()() as session:
+                    row = await session.scalar(select(LinkFetch))
+                return row if row.status == "fetched" else None
+            row = await wait_for(fetched, timeout=120)
+        finally:
+            kill([second])
+    finally:
+        kill([first])
+    sha = hashlib.sha256(providers.fake.video).hexdigest()
+    async with ctx.db.reader()() as session:
+        files = await session.scalar(select(func.count()).select_from(Media)
+                                     .where(Media.sha256 == sha))
+        rows = await session.scalar(select(func.count()).select_from(LinkFetch))
+    assert (files, rows) == (1, 1)
+    assert row.attempts == 2 and row.size == len(providers.fake.video)
+    assert providers.fake.hits[("files.example.org", "/crash.mp4")] == 2
+    assert await ctx.blobs.get_bytes(sha) == providers.fake.video
+    spool = ctx.settings.spool_dir / "links"
+    assert not list(spool.glob("link-*")), "the killed fetcher's partial file is swept"
