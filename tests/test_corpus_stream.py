@@ -109,3 +109,29 @@ async def test_a_big_video_over_smtp_is_stored_with_its_hash(ctx):
     assert media.sha256 == hashlib.sha256(video).hexdigest() and media.size == len(video)
     assert await ctx.blobs.get_bytes(media.sha256) == video
     assert list(ctx.settings.spool_dir.glob("att-*")) == []
+
+
+@pytest.mark.parametrize("ending", [b"\r\n", b"\n"], ids=["crlf", "lf"])
+def test_a_quoted_printable_file_streams_with_the_same_result(tmp_path, ending):
+    import quopri
+
+    # every byte value but CR (a QP line break is the message's own line end), "=", spaces
+    data = b"".join(bytes([n % 256]).replace(b"\r", b"") * (n % 7) + b"line = %d \n" % n
+                    for n in range(20_000))
+    body = quopri.encodestring(data).replace(b"\n", ending)
+    lines = [b"From: a@example.org", b"To: v@intake.example", b"Subject: qp file",
+             b"MIME-Version: 1.0", b'Content-Type: multipart/mixed; boundary="q"', b"",
+             b"--q", b"Content-Type: text/plain", b"", b"see the file", b"--q",
+             b"Content-Type: application/octet-stream",
+             b"Content-Transfer-Encoding: quoted-printable",
+             b'Content-Disposition: attachment; filename="data.bin"', b""]
+    path = tmp_path / "qp.eml"
+    path.write_bytes(ending.join(lines) + ending + body + ending + b"--q--" + ending)
+    spool = tmp_path / "spool"
+    _skeleton, parts = split_parts(path, spool)
+    assert len(parts) == 1 and len(_skeleton) < 2_000
+    for part in parts.values():
+        Path(part.path).unlink()
+    streamed = _analysis(path, spool, STREAMED)
+    assert streamed == _analysis(path, spool, WHOLE)
+    assert streamed["files"][0]["bytes"].replace(b"\r\n", b"\n") == data

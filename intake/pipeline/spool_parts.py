@@ -1,8 +1,8 @@
-"""Worker: a big email's base64 file parts decoded straight to spool files as the raw file is
-read, leaving a small skeleton (the same message with a token in place of each such body)
-for the usual parser. Anything this reader is not sure to read as the email package does
-(broken MIME, odd base64, lone CRs) makes it give up, and the whole message is parsed as
-before: same media, same texts, same verdicts."""
+"""Worker: a big email's base64 and quoted-printable file parts decoded straight to spool
+files as the raw file is read, leaving a small skeleton (the same message with a token in
+place of each such body) for the usual parser. Anything this reader is not sure to read
+as the email package does (broken MIME, odd base64, lone CRs) makes it give up, and the
+whole message is parsed as before: same media, same texts, same verdicts."""
 
 from __future__ import annotations
 
@@ -96,6 +96,42 @@ class _Decoder:
             raise NotStreamable("base64 length not a multiple of 4")
         return SpooledPart(str(self.path), self.sha.hexdigest(), self.size, self.head)
 
+    def token(self, token: bytes) -> bytes:
+        """What stands for the body in the skeleton, in this part's transfer encoding."""
+        return base64.b64encode(token)
+
+
+@dataclass
+class _QpDecoder(_Decoder):
+    """A quoted-printable body, decoded as the email package does (binascii.a2b_qp), by
+    whole lines: no escape spans a line end. The line end before the boundary is not the
+    body's (the parser gives it to the boundary), so the last line waits for the next."""
+
+    held: bytes = b""
+
+    def line(self, line: bytes) -> None:
+        self.carry += self.held
+        self.held = line
+        if len(self.carry) >= DECODE_BYTES:
+            self._decode()
+
+    def _decode(self) -> None:
+        data, self.carry = bytes(self.carry), bytearray()
+        if data:
+            self._write(binascii.a2b_qp(data))
+
+    def close(self) -> SpooledPart:
+        last = self.held[:-2] if self.held.endswith(b"\r\n") else self.held[:-1]
+        self.carry += last
+        self.held = b""
+        return super().close()
+
+    def token(self, token: bytes) -> bytes:
+        return token  # plain ASCII, no "=": the same after quoted-printable decoding
+
+
+DECODERS = {"base64": _Decoder, "quoted-printable": _QpDecoder}
+
 
 class _Splitter:
     """A line-by-line MIME reader over the raw file, writing the skeleton as it goes."""
@@ -151,14 +187,14 @@ class _Splitter:
             self.in_headers = True  # the forwarded message's own headers come next
             if self.frozen is None and _a_file(part):
                 self.frozen = len(self.boundaries)
-        elif encoding == "base64" and maintype != "text" and self.boundaries and (
+        elif encoding in DECODERS and maintype != "text" and self.boundaries and (
                 self.frozen is None and _a_file(part)):
-            self._start_decoder()
+            self._start_decoder(DECODERS[encoding])
 
-    def _start_decoder(self) -> None:
+    def _start_decoder(self, kind: type[_Decoder]) -> None:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         path = self.spool_dir / f"att-{uuid.uuid4().hex}"
-        self.decoder = _Decoder(path, path.open("xb"))
+        self.decoder = kind(path, path.open("xb"))
 
     def _boundary(self, line: bytes) -> tuple[int, bool] | None:
         """Which open boundary this line is (index in the stack, closing?), if any."""
@@ -185,16 +221,16 @@ class _Splitter:
             self.in_headers = True
 
     def _end_part(self, ending: bytes) -> None:
-        spooled = self.decoder.close()
+        spooled, decoder = self.decoder.close(), self.decoder
         self.decoder = None
         token = f"intake-spooled-part-{uuid.uuid4().hex}".encode()
         self.parts[token] = spooled
-        self.skeleton += base64.b64encode(token) + ending
+        self.skeleton += decoder.token(token) + ending
 
     def bulk(self, handle) -> None:  # noqa: ANN001 - a binary file
         """While a base64 body is open, feed it to the decoder by the MiB, up to the next
         line that could be a boundary (it starts with "--"), which feed() then reads."""
-        while self.decoder is not None:
+        while self.decoder is not None and type(self.decoder) is _Decoder:
             start = handle.tell()
             block = handle.read(READ_BYTES)
             end = block.rfind(b"\n") + 1
