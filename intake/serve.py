@@ -34,6 +34,7 @@ def smtp_options(ctx: Context) -> SmtpOptions:
         hostname=settings.smtp_hostname, recipients=settings.smtp_recipients,
         max_bytes=settings.smtp_max_bytes, max_sessions=settings.smtp_max_sessions,
         timeout=settings.smtp_timeout, lmtp=settings.smtp_lmtp, tls_context=tls,
+        spool_dir=settings.spool_dir / "smtp",
     )
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -124,7 +126,25 @@ class FileBlobStore:
             return
         with path.open("rb+") as handle:
             os.fsync(handle.fileno())
-        self._install(path, target)
+        try:
+            self._install(path, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            self._copy_in(path, target)  # a spool on another disk: copy, then fsync
+
+    def _copy_in(self, path: Path, target: Path) -> None:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.tmp)
+        try:
+            with os.fdopen(fd, "wb") as handle, path.open("rb") as source:
+                shutil.copyfileobj(source, handle, CHUNK)
+                handle.flush()
+                os.fsync(handle.fileno())
+            self._install(Path(name), target)
+        finally:
+            Path(name).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
 
     def _install(self, source: Path, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)

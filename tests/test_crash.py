@@ -1,6 +1,7 @@
 """`intake serve` killed with SIGKILL mid-delivery loses nothing that got a 250, doubles nothing."""
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import signal
@@ -115,3 +116,65 @@ async def _check(ctx, acked: list[bytes]) -> None:
         item = by_sha[hashlib.sha256(raw).hexdigest()]
         assert await raw_bytes(ctx, item.id) == raw
         assert item.status in ("matched", "unmatched"), (item.status, item.error)
+
+
+def _send_huge(port: int, total: int, acked: list) -> None:
+    """One acknowledged small message, then a DATA of `total` bytes that never ends well."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+        client.sendmail("field@example.org", ["v@intake.example"], make_email(subject="kept"))
+    acked.append(True)
+    with contextlib.suppress(OSError, smtplib.SMTPException):
+        client = smtplib.SMTP("127.0.0.1", port, timeout=60)
+        client.ehlo()
+        client.mail("field@example.org")
+        client.rcpt("v@intake.example")
+        client.putcmd("data")
+        client.getreply()
+        line = b"A" * 76 + b"\r\n"
+        block = b"Subject: huge\r\n\r\n" + line * 13_000  # ~1 MB per write
+        for _ in range(total // len(block)):
+            client.sock.sendall(block)
+
+
+async def test_sigkill_during_a_200_mb_data_keeps_the_acked_and_cleans_the_spool(
+        tmp_path, database_url):
+    port = free_port()
+    data = tmp_path / "data"
+    env = {**os.environ, "INTAKE_DATA_DIR": str(data), "INTAKE_DATABASE_URL": database_url,
+           "INTAKE_SMTP_PORT": str(port), "INTAKE_WEB_ENABLED": "false",
+           "INTAKE_SMTP_MAX_BYTES": "300000000"}
+    spool = data / "spool" / "smtp"
+    log = (tmp_path / "serve.log").open("ab")
+    server = start_serve(env, log)
+    acked: list = []
+    sender = threading.Thread(target=_send_huge, args=(port, 200_000_000, acked), daemon=True)
+    sender.start()
+
+    async def spooling():  # the server is part-way through the 200 MB
+        parts = list(spool.glob("*.part")) if spool.is_dir() else []
+        return parts if parts and parts[0].stat().st_size > 20_000_000 else None
+
+    try:
+        [partial] = await wait_for(spooling, timeout=120, interval=0.05)
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+        await asyncio.to_thread(sender.join, 60)
+        assert partial.exists()  # what kill -9 leaves behind
+        server = start_serve(env, log)
+        await wait_for(lambda: _ready(not partial.exists()), timeout=60)
+        ctx = build_context(make_settings(tmp_path, database_url))
+        try:
+            async with ctx.db.reader()() as session:
+                items = list(await session.scalars(select(Item)))
+        finally:
+            await ctx.close()
+        assert acked == [True] and len(items) == 1  # the acknowledged one; the cut one is none
+        assert items[0].raw_size < 10_000
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+        log.close()
+
+
+async def _ready(value):
+    return value

@@ -122,16 +122,18 @@ async def test_over_the_size_limit_gets_552_with_or_without_size(ctx):
 
 
 async def test_blob_store_trouble_gets_451_and_the_sender_can_retry(ctx, monkeypatch):
-    async def broken(data):
+    async def broken(*args):
         raise OSError("disk full")
 
     monkeypatch.setattr(ctx.blobs, "put_bytes", broken)
+    monkeypatch.setattr(ctx.blobs, "put_file", broken)  # a big message comes as a spool file
     raw = make_email(attachments=[("v.mp4", os.urandom(INLINE_MAX), "video/mp4")])
     async with smtp_listener(ctx) as port:
         with pytest.raises(smtplib.SMTPDataError) as refused:
             await send_async(port, raw)
         assert refused.value.smtp_code == 451
         assert await _items(ctx) == []
+        assert list((ctx.settings.spool_dir / "smtp").iterdir()) == []  # nothing left behind
         monkeypatch.undo()
         await send_async(port, raw)  # the retry succeeds
     assert len(await _items(ctx)) == 1

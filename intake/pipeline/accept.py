@@ -30,13 +30,18 @@ def dedupe_key(raw: RawItem) -> tuple[str, str | None]:
     without one, a hash of the bytes. Other channels: their own external id, else the hash.
     """
     if raw.content_type == EMAIL:
-        ident = message_id(raw.raw)
+        ident = message_id(raw.spooled.head if raw.spooled else raw.raw)
         if ident:
             return f"email:mid:{ident}", ident
-        return f"email:sha256:{hashlib.sha256(raw.raw).hexdigest()}", None
+        return f"email:sha256:{_sha256(raw)}", None
     if raw.external_id:
         return f"{raw.channel}:{raw.external_id}", None
-    return f"{raw.channel}:sha256:{hashlib.sha256(raw.raw).hexdigest()}", None
+    return f"{raw.channel}:sha256:{_sha256(raw)}", None
+
+
+def _sha256(raw: RawItem) -> str:
+    # A spooled item was hashed as it arrived; never read it back into memory.
+    return raw.spooled.sha256 if raw.spooled else hashlib.sha256(raw.raw).hexdigest()
 
 
 async def accept(ctx: Context, raw: RawItem) -> Accepted:
@@ -55,7 +60,7 @@ async def accept_many(ctx: Context, raws: Sequence[RawItem]) -> list[Accepted]:
     makes it durable, where a blob file each would cost an fsync each (a getUpdates batch
     of 100 spent most of its time there). Larger ones go to the blob store first, side by
     side. The worker moves inline bytes to the blob store when it takes the item up."""
-    big = [raw for raw in raws if len(raw.raw) > INLINE_MAX]
+    big = [raw for raw in raws if raw.spooled or len(raw.raw) > INLINE_MAX]
     hashes = await asyncio.gather(*(_put_blob(ctx, raw) for raw in big))
     stored = dict(zip(map(id, big), hashes, strict=True))
     items = [_item(raw, stored.get(id(raw))) for raw in raws]
@@ -81,6 +86,9 @@ async def accept_many(ctx: Context, raws: Sequence[RawItem]) -> list[Accepted]:
 
 async def _put_blob(ctx: Context, raw: RawItem) -> str:
     try:
+        if raw.spooled:  # fsync'd and renamed into place (uploaded, for S3)
+            await ctx.blobs.put_file(raw.spooled.path, raw.spooled.sha256)
+            return raw.spooled.sha256
         return await ctx.blobs.put_bytes(raw.raw)
     except Exception as exc:  # any storage failure means "not kept": the source retries
         log.exception("blob store refused an item from %s", raw.channel)
@@ -103,8 +111,8 @@ def _item(raw: RawItem, blob_sha256: str | None) -> dict:
     key, ident = dedupe_key(raw)
     return {
         "dedupe_key": key[:512], "channel": raw.channel, "source": raw.source,
-        "raw_sha256": blob_sha256 or hashlib.sha256(raw.raw).hexdigest(),
-        "raw_inline": None if blob_sha256 else raw.raw, "raw_size": len(raw.raw),
+        "raw_sha256": blob_sha256 or _sha256(raw),
+        "raw_inline": None if blob_sha256 else raw.raw, "raw_size": raw.size,
         "raw_type": raw.content_type, "status": "received", "message_id": ident,
         "chat_id": raw.source.get("chat_id"),
     }

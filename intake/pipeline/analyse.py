@@ -9,13 +9,18 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parsers.email import parse_email
+from intake.pipeline.spool_parts import NotStreamable, SpooledPart, split_parts
+from parsers.email import ParsedEmail, parse_email
 from parsers.features import BriefRecord, Candidate, Features
 from parsers.links import find_video_links
 from parsers.matching import BriefIndex, Policy, Verdict, match
 from parsers.sniff import safe_filename, sniff
 
 SNIFF_BYTES = 8192
+# Above this, an email's base64 file parts are decoded straight to disk as the file is
+# read (spool_parts), so the worker's memory does not grow with the attachments; below it
+# the whole message is parsed in memory, which is cheaper for small mail.
+STREAM_ABOVE = 1 << 20
 
 # One brief index per worker process, rebuilt only when the snapshot file changes;
 # building it for 100,000 briefs takes seconds, matching one item milliseconds.
@@ -99,16 +104,18 @@ def spool(payload: bytes, spool_dir: Path) -> tuple[str, str]:
 
 def analyse_email(
     raw_path: str, channel: str, envelope_sender: str | None, spool_dir: str,
-    extra: list[dict], options: MatchOptions,
+    extra: list[dict], options: MatchOptions, stream_above: int = STREAM_ABOVE,
 ) -> Analysis:
     """Parse an email, spool its attachments, find video links, and match it."""
-    raw = Path(raw_path).read_bytes()
-    parsed = parse_email(raw, channel, envelope_sender)
-    del raw  # the largest copy; attachments still hold theirs
+    parsed, spooled = _parse(Path(raw_path), channel, envelope_sender, Path(spool_dir),
+                             stream_above)
     files = []
     for number, attachment in enumerate(parsed.attachments, 1):
-        files.append(_spool_attachment(attachment, number, Path(spool_dir)))
+        part = spooled.pop(attachment.payload, None)  # a token: decoded on the way in
+        files.append(_spool_attachment(attachment, number, Path(spool_dir), part))
         attachment.payload = b""  # free as we go: a 40 MB video is held once, not twice
+    for part in spooled.values():  # a part the parser does not count as a file
+        Path(part.path).unlink(missing_ok=True)
     features = parsed.features
     features.filenames = [f.filename for f in files]
     flags = ["parse_fallback"] if parsed.fallback else []
@@ -122,6 +129,21 @@ def analyse_email(
     return Analysis(without_nul(features_json), files, links, flags, verdict_json(verdict))
 
 
+def _parse(raw_path: Path, channel: str, sender: str | None, spool_dir: Path,
+           stream_above: int) -> tuple[ParsedEmail, dict[bytes, SpooledPart]]:
+    """The parsed email, and the parts decoded to disk on the way (by their token)."""
+    spooled: dict[bytes, SpooledPart] = {}
+    raw = None
+    if raw_path.stat().st_size > stream_above:
+        try:
+            raw, spooled = split_parts(raw_path, spool_dir)  # the skeleton
+        except NotStreamable:
+            raw = None
+    if raw is None:
+        raw = raw_path.read_bytes()
+    return parse_email(raw, channel, sender), spooled
+
+
 def without_nul(value):  # noqa: ANN001, ANN201 - any JSON value
     """PostgreSQL text and JSONB cannot hold U+0000, which binary junk decodes to."""
     if isinstance(value, str):
@@ -133,13 +155,17 @@ def without_nul(value):  # noqa: ANN001, ANN201 - any JSON value
     return value
 
 
-def _spool_attachment(attachment, number: int, spool_dir: Path) -> SpooledFile:  # noqa: ANN001
-    sniffed = sniff(attachment.payload[:SNIFF_BYTES], attachment.filename)
-    path, sha256 = spool(attachment.payload, spool_dir)
+def _spool_attachment(attachment, number: int, spool_dir: Path,  # noqa: ANN001
+                      part: SpooledPart | None = None) -> SpooledFile:
+    if part is None:
+        path, sha256 = spool(attachment.payload, spool_dir)
+        part = SpooledPart(path, sha256, len(attachment.payload),
+                           attachment.payload[:SNIFF_BYTES])
+    sniffed = sniff(part.head, attachment.filename)
     return SpooledFile(
-        path=path,
-        sha256=sha256,
-        size=len(attachment.payload),
+        path=part.path,
+        sha256=part.sha256,
+        size=part.size,
         mime=sniffed.mime,
         kind=sniffed.kind,
         filename=safe_filename(attachment.filename, f"attachment-{number}"),
