@@ -33,7 +33,7 @@ def watch_briefs() -> None:
 
 
 async def fill_missing(ctx: Context, batch: int = 1000) -> int:
-    """Fill the briefs written before search_text existed (after migration 0008)."""
+    """Fill the briefs written before search_text existed (after migration 0006)."""
     done = 0
     while True:
         async with ctx.db.writer()() as session, session.begin():

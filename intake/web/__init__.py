@@ -50,7 +50,7 @@ def build_app(ctx: Context) -> web.Application:
 
 
 async def _fill_search_text(app: web.Application) -> None:
-    """Briefs written before migration 0008 get their search words (once; then none are left)."""
+    """Briefs written before migration 0006 get their search words (once; then none are left)."""
     from intake.review.search import fill_missing
 
     await fill_missing(app[CONTEXT])

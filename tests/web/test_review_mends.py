@@ -178,7 +178,7 @@ async def test_briefs_from_before_the_search_column_are_filled_at_start(people, 
     ctx = people
     await import_csv(ctx, tmp_path, [("r1", "Vacunación", "a@example.org")])
     async with ctx.db.writer()() as session, session.begin():
-        await session.execute(update(Brief).values(search_text=None))  # as after 0008
+        await session.execute(update(Brief).values(search_text=None))  # as after 0006
     client = await make_client(ctx)
     await client.signin("cora")
     api = await (await client.get("/api/briefs", params={"q": "vacunacion"})).json()

@@ -1,6 +1,6 @@
 """briefs.search_text: the brief's words, normalised as matching normalises them
 
-Revision ID: 0008
+Revision ID: 0006
 Revises: 0003
 Create Date: 2026-12-02
 
