@@ -1,7 +1,7 @@
 """link fetches: the queue that turns each shared-file link medium into stored bytes
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-02
 
 One row per link medium (issue #13): pending, fetched or failed with a reason a

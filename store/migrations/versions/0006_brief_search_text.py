@@ -1,7 +1,7 @@
 """briefs.search_text: the brief's words, normalised as matching normalises them
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-02
 
 The review app's brief search finds "Vacunación" from "vacunacion" and "diabetes" from
