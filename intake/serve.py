@@ -67,6 +67,7 @@ def install_processing_hooks(ctx: Context):  # noqa: ANN201 - an Acknowledger or
     from intake.media.videos import install_video_details
     from intake.replies.acks import install
 
+    __import__("intake.upload.analyse", fromlist=["_"]).install(ctx)  # issue 14
     install_video_details(ctx)  # first: an acknowledgement may read the media details
     return install(ctx)
 
