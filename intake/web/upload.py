@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from intake.upload import sweep
-from intake.upload.links import LinkSigner, brief_of_token
+from intake.upload.links import LinkSigner, brief_of_token, link_url, new_link, revoke
 from intake.upload.service import GB, BodyCut, Uploads
 from intake.upload.texts import TEXTS, pick_language
 from intake.upload.tus import (
@@ -23,9 +23,11 @@ from intake.upload.tus import (
     parse_length,
     parse_metadata,
 )
+from intake.web.auth import require_reviewer
 from intake.web.security import load_secret
 from intake.web.state import CONTEXT, TEMPLATES
 from store.models import Brief, Upload
+from store.uploads import brief_id_by_ref, live_links
 
 UPLOADS = web.AppKey("uploads", Uploads)
 SWEEPER = web.AppKey("upload_sweeper", asyncio.Task)
@@ -175,6 +177,44 @@ async def link_page(request: web.Request) -> web.Response:
     if brief is None:
         return plain(404, "This upload link is not valid or has expired.")
     return _page(request, brief, request.match_info["token"])
+
+
+# -- the review app's side: the brief page's links (signed-in coordinators only) -----------
+
+
+async def brief_links(request: web.Request, brief_id: int) -> list[dict]:
+    """The brief's live private links, with their URLs (the token is derived, not kept)."""
+    ctx = request.app[CONTEXT]
+    async with ctx.db.reader()() as session:
+        links = await live_links(session, brief_id)
+    signer = request.app[UPLOADS].signer
+    return [{"id": link.id, "url": link_url(ctx, signer.token(link.id)) if
+             ctx.settings.web_base_url else f"/u/{signer.token(link.id)}",
+             "expires_at": link.expires_at} for link in links]
+
+
+async def _brief_id(request: web.Request) -> int:
+    async with request.app[CONTEXT].db.reader()() as session:
+        brief_id = await brief_id_by_ref(session, request.match_info["ref"])
+    if brief_id is None:
+        raise web.HTTPNotFound(text="No such brief.")
+    return brief_id
+
+
+@routes.post("/briefs/{ref}/upload-links")
+async def make_link(request: web.Request) -> web.Response:
+    user = require_reviewer(request)
+    await new_link(request.app[CONTEXT], request.app[UPLOADS].signer,
+                   await _brief_id(request), user.name)
+    raise web.HTTPSeeOther(f"/briefs/{request.match_info['ref']}#upload-links")
+
+
+@routes.post("/briefs/{ref}/upload-links/{link_id}/revoke")
+async def revoke_link(request: web.Request) -> web.Response:
+    user = require_reviewer(request)
+    await revoke(request.app[CONTEXT], await _brief_id(request), user.name,
+                 request.match_info["link_id"])
+    raise web.HTTPSeeOther(f"/briefs/{request.match_info['ref']}#upload-links")
 
 
 # -- wiring --------------------------------------------------------------------------------

@@ -66,7 +66,8 @@ async def test_upload_in_chunks_through_a_private_link_is_matched(ctx, server, b
     upload_id = location.rsplit("/", 1)[1]
     head = await asyncio.to_thread(requests.head, location, headers=TUS, timeout=30)
     assert head.status_code == 200
-    assert head.headers["Upload-Offset"] == head.headers["Upload-Length"] == str(path.stat().st_size)
+    size = str(path.stat().st_size)
+    assert head.headers["Upload-Offset"] == head.headers["Upload-Length"] == size
     item = await _item_of(ctx, upload_id)
     assert item.channel == "upload"
     await drain(ctx)
