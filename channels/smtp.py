@@ -37,6 +37,9 @@ class SmtpOptions:
     timeout: int = 300
     lmtp: bool = False
     tls_context: ssl.SSLContext | None = None
+    # Text of the 552 reply to mail over max_bytes (e.g. where to upload it instead); one
+    # ASCII line. Empty: aiosmtpd's own.
+    oversize_text: str = ""
 
 
 def recipient_allowed(address: str, allowed: list[str]) -> bool:
@@ -130,9 +133,18 @@ def _protocol_class(lmtp: bool) -> type[SMTP]:
         # buffer ceiling, and connections are capped.
         line_length_limit = 1 << 20
 
-        def __init__(self, *args, gate: _Gate, **kwargs) -> None:  # noqa: ANN002, ANN003
+        def __init__(self, *args, gate: _Gate, oversize_text: str = "",  # noqa: ANN002
+                     **kwargs) -> None:  # noqa: ANN003
             super().__init__(*args, **kwargs)
             self._gate = gate
+            self._oversize = oversize_text
+
+        async def push(self, status: str) -> None:
+            # aiosmtpd's two 552 replies (SIZE= too big, DATA over the limit) say only
+            # "too much"; ours can say where such a file can go instead.
+            if self._oversize and status.startswith("552 Error"):
+                status = f"552 5.3.4 {self._oversize}"
+            await super().push(status)
 
         def _cb_client_connected(self, reader, writer) -> None:  # noqa: ANN001
             reader.__class__ = _YieldingReader  # same object, same state; see its docstring
@@ -164,6 +176,7 @@ async def start_smtp(
         return protocol(
             handler,
             gate=gate,
+            oversize_text=options.oversize_text,
             hostname=options.hostname,  # never socket.getfqdn(): a blocking DNS lookup
             data_size_limit=options.max_bytes,
             timeout=options.timeout,

@@ -34,7 +34,16 @@ def smtp_options(ctx: Context) -> SmtpOptions:
         hostname=settings.smtp_hostname, recipients=settings.smtp_recipients,
         max_bytes=settings.smtp_max_bytes, max_sessions=settings.smtp_max_sessions,
         timeout=settings.smtp_timeout, lmtp=settings.smtp_lmtp, tls_context=tls,
+        oversize_text=_oversize_text(settings),
     )
+
+
+def _oversize_text(settings) -> str:  # noqa: ANN001 - Settings
+    """Issue 14: mail too big for SMTP is pointed at the upload page (when it is public)."""
+    if not (settings.web_enabled and settings.web_base_url.isascii() and settings.web_base_url):
+        return ""
+    return (f"Message too big; please upload the file at "
+            f"{settings.web_base_url.rstrip('/')}/upload")
 
 
 async def start_smtp_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitStack) -> None:
