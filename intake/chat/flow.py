@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from intake.chat.texts import language, say, size_text
+from intake.media.links import upload_url
 from intake.review.actions import ReviewError, new_brief_code, resolve
 from parsers.refcode import check_symbol, find_codes
 from store.chats import chat_briefs, chat_items, chat_row, waiting_items
@@ -366,5 +367,7 @@ def _notes(job: Job, fetched: list[Fetched], brief: Brief | None) -> str:
                    limit=size_text(limit))
         how = (say(lang, "too_large_email", email=email, mention=mention) if email
                else say(lang, "too_large_link"))
+        if brief and job.ctx.settings.web_base_url:  # issue 14: the upload page, code filled in
+            how += say(lang, "too_large_upload", url=upload_url(job.ctx.settings, brief.ref))
         notes.append(f"{note} {how}")
     return "".join(f"\n\n{n}" for n in notes)

@@ -1,4 +1,5 @@
-"""The links kit: for each brief, a mailto: link and a Telegram deep link carrying its code."""
+"""The links kit: for each brief, a mailto: link, a Telegram deep link and the upload page,
+each carrying its code."""
 
 from __future__ import annotations
 
@@ -35,11 +36,20 @@ def telegram_link(bot: str, ref: str) -> str:
     return f"https://t.me/{bot}?start={ref}"
 
 
+def upload_url(settings: Settings, ref: str) -> str | None:
+    """The upload page (issue 14) with the brief's code filled in; None without a public URL."""
+    if not settings.web_base_url:
+        return None
+    page = f"{settings.web_base_url.rstrip('/')}/upload"
+    return f"{page}?code={quote(ref, safe='')}" if ref else page
+
+
 def brief_links(settings: Settings, ref: str, title: str) -> dict:
-    """{"ref", "title", "mailto", "telegram"}; a link we cannot build is None."""
+    """{"ref", "title", "mailto", "telegram", "upload"}; a link we cannot build is None."""
     address, bot = intake_address(settings), bot_username(settings)
     return {
         "ref": ref, "title": title,
         "mailto": mailto(address, ref, title) if address else None,
         "telegram": telegram_link(bot, ref) if bot else None,
+        "upload": upload_url(settings, ref),
     }

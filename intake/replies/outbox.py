@@ -10,6 +10,7 @@ from email.policy import SMTP, SMTPUTF8
 from email.utils import formatdate
 
 from intake.context import Context
+from intake.media.links import upload_url
 from intake.replies.mailer import Relay, SendFailure, send
 from intake.replies.texts import AckContent, choose_language, guess_language, human_size, render
 from intake.review.actions import notice_due_in, still_filed
@@ -139,6 +140,7 @@ class AckOutbox:
             subject=item.subject or "", ref=brief.ref if brief else "",
             title=brief.title if brief else "", moved=(moved.subject or "") if moved else "",
             files=[_describe(filename, m) for filename, _declared, m in media],
+            upload=upload_url(self.ctx.settings, brief.ref if brief else "") or "",
         )
         subject, body = render(content)
         return self._message(row, item, subject, body, content.language)

@@ -26,6 +26,8 @@ TEXTS: dict[str, dict[str, str]] = {
                       "\n\n    {ref} – {title}",
         "filed": 'Your message "{subject}" is now filed under the action brief'
                  "\n\n    {ref} – {title}",
+        "upload": "A file too large to email can be sent at {url} (a broken upload "
+                  "resumes).",
         "files": "What we received:",
         "wrong": "If this is not the right brief, reply to this message with the right code "
                  "(it looks like {example}) and we will move it.",
@@ -47,6 +49,8 @@ TEXTS: dict[str, dict[str, str]] = {
                       "d'action\n\n    {ref} – {title}",
         "filed": "Votre message « {subject} » est maintenant classé sous la fiche "
                  "d'action\n\n    {ref} – {title}",
+        "upload": "Un fichier trop lourd pour un e-mail peut être envoyé sur {url} (un envoi "
+                  "coupé reprend).",
         "files": "Ce que nous avons reçu :",
         "wrong": "Si ce n'est pas la bonne fiche, répondez à ce message en indiquant le bon "
                  "code (il ressemble à {example}) et nous le déplacerons.",
@@ -68,6 +72,8 @@ TEXTS: dict[str, dict[str, str]] = {
                       "acción\n\n    {ref} – {title}",
         "filed": "Su mensaje «{subject}» está ahora archivado en la ficha de "
                  "acción\n\n    {ref} – {title}",
+        "upload": "Un archivo demasiado grande para el correo puede enviarse en {url} (un "
+                  "envío cortado se reanuda).",
         "files": "Lo que hemos recibido:",
         "wrong": "Si no es la ficha correcta, responda a este mensaje con el código correcto "
                  "(tiene este aspecto: {example}) y lo trasladaremos.",
@@ -158,6 +164,7 @@ class AckContent:
     title: str = ""
     moved: str = ""  # correction: the subject of the message that was moved
     files: list[str] = field(default_factory=list)  # "clip.mp4 (12.3 MB)", links
+    upload: str = ""  # the upload page for big files (issue 14); empty: not offered
 
 
 def example_code(prefix: str) -> str:
@@ -180,6 +187,8 @@ def render(content: AckContent) -> tuple[str, str]:
                                                       for f in content.files))
     if content.kind != "unmatched":
         parts.append(texts["wrong"].format(**values))
+    if content.upload:
+        parts.append(texts["upload"].format(url=content.upload))
     parts.append("-- \n" + texts["footer"])
     return subject, "\n\n".join(parts) + "\n"
 

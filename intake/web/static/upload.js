@@ -144,5 +144,8 @@
   [codeInput, emailInput, fileInput].forEach(function (el) {
     if (el) { el.addEventListener("input", refresh); el.addEventListener("change", refresh); }
   });
+  // ?code= (from the links kit or a chat reply) fills the code in
+  var given = new URLSearchParams(location.search).get("code");
+  if (codeInput && given) codeInput.value = given;
   refresh();
 })();
