@@ -43,6 +43,9 @@ class SmtpOptions:
     lmtp: bool = False
     tls_context: ssl.SSLContext | None = None
     spool_dir: Path = Path("spool/smtp")  # DATA goes here as it arrives (same disk as blobs)
+    # Text of the 552 reply to mail over max_bytes (e.g. where to upload it instead); one
+    # ASCII line. Empty: aiosmtpd's own.
+    oversize_text: str = ""
 
 
 def recipient_allowed(address: str, allowed: list[str]) -> bool:
@@ -202,10 +205,19 @@ def _protocol_class(lmtp: bool) -> type[SMTP]:
         # bodies of 11,000+, cron mail, gateways) are accepted whatever their length.
         line_length_limit = 64 * 1024
 
-        def __init__(self, *args, gate: _Gate, spool_dir: Path, **kwargs) -> None:  # noqa: ANN002, ANN003
+        def __init__(self, *args, gate: _Gate, spool_dir: Path,  # noqa: ANN002
+                     oversize_text: str = "", **kwargs) -> None:  # noqa: ANN003
             super().__init__(*args, **kwargs)
             self._gate = gate
             self._spool_dir = spool_dir
+            self._oversize = oversize_text
+
+        async def push(self, status: str) -> None:
+            # aiosmtpd's two 552 replies (SIZE= too big, DATA over the limit) say only
+            # "too much"; ours can say where such a file can go instead.
+            if self._oversize and status.startswith("552 Error"):
+                status = f"552 5.3.4 {self._oversize}"
+            await super().push(status)
 
         async def _handle_client(self) -> None:
             if self._gate.active >= self._gate.limit:
@@ -235,6 +247,7 @@ async def start_smtp(
             handler,
             gate=gate,
             spool_dir=options.spool_dir,
+            oversize_text=options.oversize_text,
             hostname=options.hostname,  # never socket.getfqdn(): a blocking DNS lookup
             data_size_limit=options.max_bytes,
             timeout=options.timeout,

@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     # are believed, from it alone. Empty: clients connect directly.
     web_trusted_proxies: list[str] = Field(default_factory=list)
 
+    # Upload page (issue 14: resumable tus uploads for files no email or chat can carry)
+    upload_max_bytes: int = Field(5_000_000_000, ge=1024)  # declared Upload-Length cap
+    upload_expire_hours: int = Field(48, ge=1, le=24 * 90)  # unfinished uploads removed after
+    upload_link_days: int = Field(60, ge=1, le=3650)  # private /u/<token> links last this long
+    upload_min_free_bytes: int = Field(2_000_000_000, ge=0)  # refuse new uploads under this
+    upload_creations_per_hour: int = Field(30, ge=1)  # new uploads per client address
+
     # Processing and matching
     workers: int = Field(1, ge=1, le=32)  # parsing processes
     max_attempts: int = Field(5, ge=1)

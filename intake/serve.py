@@ -35,7 +35,16 @@ def smtp_options(ctx: Context) -> SmtpOptions:
         max_bytes=settings.smtp_max_bytes, max_sessions=settings.smtp_max_sessions,
         timeout=settings.smtp_timeout, lmtp=settings.smtp_lmtp, tls_context=tls,
         spool_dir=settings.spool_dir / "smtp",
+        oversize_text=_oversize_text(settings),
     )
+
+
+def _oversize_text(settings) -> str:  # noqa: ANN001 - Settings
+    """Issue 14: mail too big for SMTP is pointed at the upload page (when it is public)."""
+    if not (settings.web_enabled and settings.web_base_url.isascii() and settings.web_base_url):
+        return ""
+    return (f"Message too big; please upload the file at "
+            f"{settings.web_base_url.rstrip('/')}/upload")
 
 
 async def start_smtp_role(ctx: Context, stop: asyncio.Event, stack: AsyncExitStack) -> None:
@@ -68,6 +77,7 @@ def install_processing_hooks(ctx: Context):  # noqa: ANN201 - an Acknowledger or
     from intake.media.videos import install_video_details
     from intake.replies.acks import install
 
+    __import__("intake.upload.analyse", fromlist=["_"]).install(ctx)  # issue 14
     install_video_details(ctx)  # first: an acknowledgement may read the media details
     return install(ctx)
 

@@ -57,6 +57,8 @@ class Policy:
             Row("thread", None, may_auto=True, beats_sender=True, sender_flag=None),
             # the chat was bound to a brief by /start, /brief or a reply: `chat_context`
             Row("chat_context", None, may_auto=True, beats_sender=True, sender_flag=None),
+            # an upload through a private link bound to one brief (issue 14): 1.0
+            Row("upload_link", None, may_auto=True, beats_sender=True, sender_flag=None),
             # the address used in the survey: sender_one, or sender_several each (a title
             # that clearly picks one of the sender's briefs makes that one sender_one)
             Row("sender", partial(rules.sender, one=self.sender_one, several=self.sender_several,

@@ -1,5 +1,5 @@
 """SQLAlchemy 2 models: briefs, items, media, links, audit events, checkpoints, preferences,
-users, chats."""
+users, chats, uploads."""
 
 from __future__ import annotations
 
@@ -275,3 +275,42 @@ class LinkFetch(Base):
     file_media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class UploadLink(Base):
+    """A private upload link bound to one brief (issue 14); the signed token names its id."""
+
+    __tablename__ = "upload_links"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    brief_id: Mapped[int] = mapped_column(ForeignKey("briefs.id", ondelete="CASCADE"),
+                                          index=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Upload(Base):
+    """One resumable (tus) upload: its confirmed offset is only ever an fsync'd one."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_status_expires", "status", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # open|finished|accepted|terminated|expired
+    length: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    filename: Mapped[str] = mapped_column(String(300))
+    filetype: Mapped[str | None] = mapped_column(String(200))
+    brief_id: Mapped[int | None] = mapped_column(ForeignKey("briefs.id", ondelete="SET NULL"))
+    link_id: Mapped[str | None] = mapped_column(ForeignKey("upload_links.id"))
+    code: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(320))
+    language: Mapped[str | None] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

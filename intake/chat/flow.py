@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from channels.chat import PRIVATE
 from intake.chat.texts import language, say, size_text
 from intake.chat.turn import Fetched, Turn
+from intake.media.links import upload_url
 from intake.review.actions import ReviewError, new_brief_code, resolve
 from parsers.refcode import check_symbol, find_codes
 from store.chats import chat_briefs, chat_items, chat_row, waiting_items
@@ -377,7 +378,8 @@ def _notes(job: Turn, fetched: list[Fetched], brief: Brief | None) -> str:
                    limit=size_text(f.limit or limit))
         how = (say(lang, "too_large_email", email=email, mention=mention) if email
                else say(lang, "too_large_link"))
-        if base:  # the upload page (issue #15) takes what no chat app carries
-            how += " " + say(lang, "too_large_upload", url=f"{base}/upload")
+        if base:  # the upload page (issue 14) takes what no chat app carries
+            how += say(lang, "too_large_upload",
+                       url=upload_url(job.ctx.settings, brief.ref if brief else ""))
         notes.append(f"{note} {how}")
     return "".join(f"\n\n{n}" for n in notes)

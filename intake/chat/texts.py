@@ -27,7 +27,7 @@ EN = {
     "too_large_email": "Please send it by email to {email}{mention}, or share a link to it "
                        "(Google Drive, Dropbox, WeTransfer…) here.",
     "too_large_link": "Please share a link to it (Google Drive, Dropbox, WeTransfer…) here.",
-    "too_large_upload": "You can also upload it here: {url}",
+    "too_large_upload": " Or upload it here (a broken upload resumes): {url}",  # issue 14
     "mention": " and mention {ref}",
     "bound": (
         "This chat is now linked to {ref} “{title}”. Send videos, photos, voice notes or text "
@@ -104,7 +104,7 @@ FR = {
                        "un lien (Google Drive, Dropbox, WeTransfer…).",
     "too_large_link": "Merci de partager ici un lien vers ce fichier (Google Drive, Dropbox, "
                       "WeTransfer…).",
-    "too_large_upload": "Vous pouvez aussi le déposer ici : {url}",
+    "too_large_upload": " Ou déposez-le ici (un envoi coupé reprend) : {url}",
     "mention": " en indiquant {ref}",
     "bound": (
         "Cette conversation est maintenant liée à {ref} « {title} ». Envoyez ici vidéos, photos, "
@@ -179,7 +179,7 @@ ES = {
                        "enlace (Google Drive, Dropbox, WeTransfer…).",
     "too_large_link": "Por favor, comparta aquí un enlace al archivo (Google Drive, Dropbox, "
                       "WeTransfer…).",
-    "too_large_upload": "También puede subirlo aquí: {url}",
+    "too_large_upload": " O súbalo aquí (un envío cortado se reanuda): {url}",
     "mention": " indicando {ref}",
     "bound": (
         "Este chat ahora está vinculado a {ref} «{title}». Envíe aquí videos, fotos, notas de "

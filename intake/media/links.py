@@ -1,5 +1,5 @@
-"""The links kit: for each brief, a mailto: link, a Telegram deep link and a wa.me link carrying
-its code."""
+"""The links kit: for each brief, a mailto: link, a Telegram deep link, a wa.me link and the
+upload page, each carrying its code."""
 
 from __future__ import annotations
 
@@ -42,8 +42,17 @@ def whatsapp_link(number: str, ref: str) -> str:
     return f"https://wa.me/{digits}?text={quote(ref, safe='')}"
 
 
+def upload_url(settings: Settings, ref: str) -> str | None:
+    """The upload page (issue 14) with the brief's code filled in; None without a public URL."""
+    if not settings.web_base_url:
+        return None
+    page = f"{settings.web_base_url.rstrip('/')}/upload"
+    return f"{page}?code={quote(ref, safe='')}" if ref else page
+
+
 def brief_links(settings: Settings, ref: str, title: str) -> dict:
-    """{"ref", "title", "mailto", "telegram", "whatsapp"}; a link we cannot build is None."""
+    """{"ref", "title", "mailto", "telegram", "whatsapp", "upload"}; a link we cannot build is
+    None."""
     address, bot = intake_address(settings), bot_username(settings)
     number = settings.whatsapp_number
     return {
@@ -51,4 +60,5 @@ def brief_links(settings: Settings, ref: str, title: str) -> dict:
         "mailto": mailto(address, ref, title) if address else None,
         "telegram": telegram_link(bot, ref) if bot else None,
         "whatsapp": whatsapp_link(number, ref) if number else None,
+        "upload": upload_url(settings, ref),
     }

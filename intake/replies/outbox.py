@@ -11,6 +11,7 @@ from email.utils import formatdate
 
 from intake.context import Context
 from intake.links.queue import ack_hold
+from intake.media.links import upload_url
 from intake.pipeline.waiting import wait_any
 from intake.replies.mailer import Relay, SendFailure, send
 from intake.replies.texts import (
@@ -149,6 +150,7 @@ class AckOutbox:
             subject=item.subject or "", ref=brief.ref if brief else "",
             title=brief.title if brief else "", moved=(moved.subject or "") if moved else "",
             files=[_describe(filename, m, language) for filename, _declared, m in media],
+            upload=upload_url(self.ctx.settings, brief.ref if brief else "") or "",
         )
         subject, body = render(content)
         return self._message(row, item, subject, body, content.language)

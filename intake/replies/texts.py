@@ -26,6 +26,8 @@ TEXTS: dict[str, dict[str, str]] = {
                       "\n\n    {ref} – {title}",
         "filed": 'Your message "{subject}" is now filed under the action brief'
                  "\n\n    {ref} – {title}",
+        "upload": "A file too large to email can be sent at {url} (a broken upload "
+                  "resumes).",
         "files": "What we received:",
         "link_fetched": "{url} – we have your {kind} ({size})",
         "link_signin": "{url} – the link needs sign-in: please share it with anyone who has "
@@ -52,6 +54,8 @@ TEXTS: dict[str, dict[str, str]] = {
                       "d'action\n\n    {ref} – {title}",
         "filed": "Votre message « {subject} » est maintenant classé sous la fiche "
                  "d'action\n\n    {ref} – {title}",
+        "upload": "Un fichier trop lourd pour un e-mail peut être envoyé sur {url} (un envoi "
+                  "coupé reprend).",
         "files": "Ce que nous avons reçu :",
         "link_fetched": "{url} – nous avons votre {kind} ({size})",
         "link_signin": "{url} – le lien demande une connexion : partagez-le avec toute "
@@ -78,6 +82,8 @@ TEXTS: dict[str, dict[str, str]] = {
                       "acción\n\n    {ref} – {title}",
         "filed": "Su mensaje «{subject}» está ahora archivado en la ficha de "
                  "acción\n\n    {ref} – {title}",
+        "upload": "Un archivo demasiado grande para el correo puede enviarse en {url} (un "
+                  "envío cortado se reanuda).",
         "files": "Lo que hemos recibido:",
         "link_fetched": "{url} – tenemos su {kind} ({size})",
         "link_signin": "{url} – el enlace pide iniciar sesión: compártalo con cualquier "
@@ -173,6 +179,7 @@ class AckContent:
     title: str = ""
     moved: str = ""  # correction: the subject of the message that was moved
     files: list[str] = field(default_factory=list)  # "clip.mp4 (12.3 MB)", links
+    upload: str = ""  # the upload page for big files (issue 14); empty: not offered
 
 
 def example_code(prefix: str) -> str:
@@ -195,6 +202,8 @@ def render(content: AckContent) -> tuple[str, str]:
                                                       for f in content.files))
     if content.kind != "unmatched":
         parts.append(texts["wrong"].format(**values))
+    if content.upload:
+        parts.append(texts["upload"].format(url=content.upload))
     parts.append("-- \n" + texts["footer"])
     return subject, "\n\n".join(parts) + "\n"
 

@@ -45,6 +45,7 @@ def build_app(ctx: Context) -> web.Application:
         app.add_routes(module.routes)
     app.add_routes(health_routes)
     app.add_routes(__import__("intake.web.metrics", fromlist=["routes"]).routes)  # issue 7
+    __import__("intake.web.upload", fromlist=["_"]).add_upload_routes(app)  # issue 14
     app.router.add_static("/static/", STATIC, follow_symlinks=False, append_version=False)
     return app
 

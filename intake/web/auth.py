@@ -14,7 +14,7 @@ from intake.web.state import CONTEXT, SESSION, SIGNER, SIGNIN_LIMIT, USER, VIA
 from intake.web.text import t
 
 routes = web.RouteTableDef()
-PUBLIC = ("/healthz", "/metrics", "/signin", "/static/")
+PUBLIC = ("/healthz", "/metrics", "/signin", "/static/", "/u/", "/upload", "/tus/")  # + issue 14
 
 
 def _is_api(request: web.Request) -> bool:

@@ -14,7 +14,9 @@ from intake.web.text import t
 @web.middleware
 async def csrf_middleware(request: web.Request, handler):  # noqa: ANN001, ANN201
     # Bearer-token calls carry no ambient credential a third-party page could borrow.
-    if request.method in UNSAFE and request.get(VIA) != "token":
+    # tus uploads (issue 14) carry no session either: their capability is the upload URL.
+    if request.method in UNSAFE and request.get(VIA) != "token" and (
+            not request.path.startswith("/tus/")):
         if not origin_ok(request, request.app[CONTEXT].settings):
             raise web.HTTPForbidden(text=t("error.origin"))
         expected = request.app[SIGNER].csrf_token(request[SESSION])

@@ -237,4 +237,7 @@ async def brief(request: web.Request) -> web.Response:
     data = await brief_view(request.app[CONTEXT], request.match_info["ref"])
     if data is None:
         raise web.HTTPNotFound(text=t("error.no_brief", ref=request.match_info["ref"]))
-    return render(request, "brief.html", brief=data, media=_brief_media(data["items"]))
+    from intake.web.upload import brief_links  # issue 14: the brief's private upload links
+
+    return render(request, "brief.html", brief=data, media=_brief_media(data["items"]),
+                  upload_links=await brief_links(request, data["id"]))

@@ -239,6 +239,13 @@ TEXT: dict[str, str] = {
     "briefs.none": "No briefs yet. Import the survey export.",
     "brief.media": "Media ({n})",
     "brief.no_media": "No media linked yet.",
+    # issue 14: the brief's private upload links
+    "brief.upload_links": "Private upload link",
+    "brief.upload_links_help": "Send this link to the submitter: they pick the file, nothing "
+                               "else; a broken upload resumes.",
+    "brief.upload_link_until": "until",
+    "brief.upload_link_revoke": "Revoke this link",
+    "brief.upload_link_new": "Make a new upload link",
     "brief.from_item": "from item {id}",
     "brief.items": "Items ({n})",
     "brief.no_items": "No items linked yet.",

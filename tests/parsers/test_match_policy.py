@@ -48,6 +48,7 @@ def test_the_table_lists_every_rule_once_in_order_of_strength():
         "response_id",
         "thread",
         "chat_context",
+        "upload_link",
         "sender",
         "title",
         "reference_code_typo",
