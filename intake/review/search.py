@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import event, select
 
-from intake.context import Context
 from parsers.normalise import tokens
 from parsers.refcode import one_slip_away, read_code
+from store.db import Database
 from store.models import Brief
 
 MAX_WORDS = 8  # of a query: each is one LIKE over the briefs
@@ -32,11 +32,11 @@ def watch_briefs() -> None:
             event.listen(Brief, name, _fill)
 
 
-async def fill_missing(ctx: Context, batch: int = 1000) -> int:
+async def fill_missing(db: Database, batch: int = 1000) -> int:
     """Fill the briefs written before search_text existed (after migration 0006)."""
     done = 0
     while True:
-        async with ctx.db.writer()() as session, session.begin():
+        async with db.writer()() as session, session.begin():
             query = select(Brief).where(Brief.search_text.is_(None)).limit(batch)
             briefs = list(await session.scalars(query))
             for brief in briefs:

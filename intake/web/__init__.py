@@ -54,7 +54,7 @@ async def _fill_search_text(app: web.Application) -> None:
     """Briefs written before migration 0006 get their search words (once; then none are left)."""
     from intake.review.search import fill_missing
 
-    await fill_missing(app[CONTEXT])
+    await fill_missing(app[CONTEXT].db)
 
 
 def _behind_proxy(settings: Settings) -> list:
