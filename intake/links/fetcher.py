@@ -60,10 +60,10 @@ class LinkFetcher:
     """Fetches links with at most INTAKE_LINK_CONCURRENCY at once in this process."""
 
     def __init__(self, ctx: Context) -> None:
-        from intake.pipeline.worker import _worker_name
+        from intake.pipeline.worker import worker_name
 
         self.ctx = ctx
-        self.name = _worker_name()
+        self.name = worker_name()
         self.limits = limits_of(ctx)
         self.wake = asyncio.Event()
 
@@ -95,14 +95,14 @@ class LinkFetcher:
                 await _wait_any(stop, self.wake, POLL_SECONDS)
 
     async def _release_dead(self) -> None:
-        from intake.pipeline.worker import _dead_on_this_host
+        from intake.pipeline.worker import dead_on_this_host
 
         async with self.ctx.db.writer()() as session, session.begin():
             if self.ctx.db.is_sqlite:  # one process only: every lease is a dead one's
                 released = await release_fetch_leases(session, None)
             else:
                 host = self.name.partition(":")[0]
-                dead = _dead_on_this_host(await fetch_leases_held(session, f"{host}:"))
+                dead = dead_on_this_host(await fetch_leases_held(session, f"{host}:"))
                 released = await release_fetch_leases(session, dead)
         if released:
             log.info("released %d link fetches leased by a process that died", released)
@@ -252,12 +252,12 @@ class LinkFetcher:
 
 def sweep_spool(spool: Path) -> int:
     """Remove the partial files of fetchers that died (named link-<pid>-…) on this host."""
-    from intake.pipeline.worker import _pid_alive
+    from intake.pipeline.worker import pid_alive
 
     removed = 0
     for path in spool.glob("link-*-*"):
         pid = path.name.split("-")[1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             path.unlink(missing_ok=True)
             removed += 1
     return removed

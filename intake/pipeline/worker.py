@@ -61,11 +61,11 @@ class LeaseLost(Exception):
     """Another worker took the item up (this one's lease ran out): its result stands."""
 
 
-def _worker_name() -> str:
+def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -75,12 +75,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _dead_on_this_host(names: list[str]) -> list[str]:
+def dead_on_this_host(names: list[str]) -> list[str]:
     dead = []
     for name in names:
         _host, _, rest = name.partition(":")
         pid = rest.partition(":")[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             dead.append(name)
     return dead
 
@@ -90,7 +90,7 @@ class Processor:
 
     def __init__(self, ctx: Context, processes: int | None = None) -> None:
         self.ctx = ctx
-        self.name = _worker_name()
+        self.name = worker_name()
         self.processes = processes or ctx.settings.workers
         self._pool: ProcessPoolExecutor | None = None
         self._snapshot: tuple[str, str] | None = None
@@ -147,7 +147,7 @@ class Processor:
                 released = await release_stale_leases(session)
             else:
                 host = self.name.partition(":")[0]
-                dead = _dead_on_this_host(await leases_held(session, f"{host}:"))
+                dead = dead_on_this_host(await leases_held(session, f"{host}:"))
                 released = await release_leases(session, dead)
         if released:
             log.info("released %d items leased by a process that died", released)
