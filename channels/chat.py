@@ -244,3 +244,14 @@ def may_send(window: timedelta | None, last_heard: datetime | None, now: datetim
     if window is None:
         return True
     return last_heard is not None and now - last_heard <= window
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Pieces of at most `limit` characters, cut at a line end where possible."""
+    parts = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    return parts + [text] if text or not parts else parts

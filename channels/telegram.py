@@ -39,6 +39,7 @@ from channels.chat import (
     Choice,
     Downloaded,
     RateLimited,
+    split_text,
 )
 from channels.chat import FileTooBig as ChatFileTooBig
 from channels.contract import (
@@ -354,7 +355,7 @@ class TelegramChannel:
     async def send(self, reply: ChatReply) -> int:
         """Send text (split at Telegram's limit); returns the last message's id."""
         markup = _keyboard(reply.choices)
-        parts = _split(reply.text, MessageLimit.MAX_TEXT_LENGTH)
+        parts = split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH)
         sent_id = 0
         for number, part in enumerate(parts, 1):
             last = number == len(parts)
@@ -426,17 +427,6 @@ def _keyboard(choices: Sequence[Choice]) -> InlineKeyboardMarkup | None:
         return None
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(c.label, callback_data=c.data)] for c in choices])
-
-
-def _split(text: str, limit: int) -> list[str]:
-    """Pieces of at most `limit` characters, cut at a line end where possible."""
-    parts = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > limit // 2 else limit
-        parts.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    return parts + [text] if text or not parts else parts
 
 
 def _polling_error(exc: TelegramError) -> None:

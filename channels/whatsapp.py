@@ -391,7 +391,7 @@ class GraphClient:
     async def send_text(self, to: str, text: str, reply_to: str | None = None) -> str:
         """Send text (split at WhatsApp's limit); returns the last message's wamid."""
         sent = ""
-        for number, part in enumerate(split_text(text, TEXT_LIMIT)):
+        for number, part in enumerate(chat.split_text(text, TEXT_LIMIT)):
             sent = await self._send(to, "text", {"body": part, "preview_url": False},
                                     reply_to if number == 0 else None)
         return sent
@@ -435,17 +435,6 @@ async def _json_or_none(response: aiohttp.ClientResponse) -> object:
         return await response.json(content_type=None)
     except ValueError:
         return None
-
-
-def split_text(text: str, limit: int) -> list[str]:
-    """Pieces of at most `limit` characters, cut at a line end where possible."""
-    parts = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > limit // 2 else limit
-        parts.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    return parts + [text] if text or not parts else parts
 
 
 # -- the chat transport ----------------------------------------------------------------------
