@@ -2,6 +2,11 @@
 URL in the same run (throughput ratio, target ≥ 0.8×), and the peak RSS the fetch adds to
 the fetching process (target ≤ 64 MB).
 
+`curl -o` does not hash. Two more baselines in the same run show what the hashing costs on
+this machine: `curl -o` followed by `openssl dgst -sha256` of the file (C tools doing the work the
+fetcher does, one after the other) and hashlib's sha256 over the same number of bytes in
+memory (the fetcher's floor: it hashes every byte it writes).
+
 The file server runs in its own process (aiohttp FileResponse, sendfile). The fetch runs in
 a child process that measures its own peak RSS (getrusage) before and after the fetch,
 which includes the sha256 on the fly, the spool file and the move into a file blob store.
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import resource
@@ -94,6 +100,22 @@ def _curl(url: str, target: Path) -> float:
     return time.perf_counter() - started
 
 
+def _curl_and_digest(url: str, target: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(["curl", "-sS", "--fail", "-o", str(target), url], check=True)
+    subprocess.run(["openssl", "dgst", "-sha256", str(target)], check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def _hash_only(size: int) -> float:
+    block = os.urandom(1 << 20)
+    digest = hashlib.sha256()
+    started = time.perf_counter()
+    for _ in range(size >> 20):
+        digest.update(block)
+    return time.perf_counter() - started
+
+
 def _ours(url: str, folder: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, __file__, "--fetch", url, str(folder)], env=env,
@@ -126,6 +148,9 @@ def main() -> None:
             (folder / "curl.out").unlink()
             ours = _ours(url, folder)
             curl_again = _curl(url, folder / "curl.out")  # either side of ours: fair to both
+            (folder / "curl.out").unlink()
+            same_work = _curl_and_digest(url, folder / "curl.out")
+            hash_only = _hash_only(size)
         finally:
             server.terminate()
             server.wait()
@@ -138,6 +163,10 @@ def main() -> None:
     print(f"  + blob store  {size / ours['stored'] / 1e6:8.1f} MB/s  ({ours['stored']:.2f} s)"
           "  with the fsync that makes it durable")
     print(f"ratio           {baseline / ours['seconds']:8.2f}×  (target ≥ 0.8×)")
+    print(f"curl -o + openssl {size / same_work / 1e6:8.1f} MB/s  ({same_work:.2f} s)"
+          f"  ratio {same_work / ours['seconds']:.2f}×  (the same work in C, one after the other)")
+    print(f"sha256 alone    {size / hash_only / 1e6:8.1f} MB/s  ({hash_only:.2f} s)"
+          f"  ratio {hash_only / ours['seconds']:.2f}×  (hashlib in memory: the fetcher's floor)")
     print(f"peak RSS added  {ours['added_rss_kb'] / 1024:8.1f} MB  (target ≤ 64 MB)")
 
 
