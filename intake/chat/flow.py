@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from channels.chat import PRIVATE
 from intake.chat.texts import language, say, size_text
 from intake.chat.turn import Fetched, Turn
-from intake.media.links import upload_url
 from intake.review.actions import ReviewError, new_brief_code, resolve
+from intake.upload.links import offer_url
 from parsers.refcode import check_symbol, find_codes
 from store.chats import chat_briefs, chat_items, chat_row, waiting_items
 from store.models import Brief, Chat, Item
@@ -332,10 +332,10 @@ async def content_reply(job: Turn, verdict: dict, fetched: list[Fetched]) -> dic
                                        job.transport.max_choices)
     if brief is not None:
         text = say(lang, "matched", ref=brief.ref, title=brief.title)
-        return reply(job, text=text + _notes(job, fetched, brief), brief_id=brief.id)
+        return reply(job, text=text + await _notes(job, fetched, brief), brief_id=brief.id)
     buttons = [(_label(b), f"a:{job.item.id}:{b.id}") for b in recent]
     text = say(lang, "unmatched_choose" if buttons else "unmatched", example=_example(job))
-    return reply(job, text=text + _notes(job, fetched, None), buttons=buttons)
+    return reply(job, text=text + await _notes(job, fetched, None), buttons=buttons)
 
 
 async def merged_reply(job: Turn, fetched: list[Fetched], changed: dict | None) -> dict | None:
@@ -346,7 +346,7 @@ async def merged_reply(job: Turn, fetched: list[Fetched], changed: dict | None) 
         async with job.ctx.db.reader()() as session:
             brief = await session.get(Brief, changed["brief_id"])
         text = say(_lang(job), "edited", ref=brief.ref, title=brief.title)
-    text = (text + _notes(job, fetched, brief)).strip()
+    text = (text + await _notes(job, fetched, brief)).strip()
     return reply(job, text=text, brief_id=brief.id if brief else None) if text else None
 
 
@@ -362,24 +362,25 @@ def intake_address(settings) -> str | None:  # noqa: ANN001
     return next((r for r in settings.smtp_recipients if not r.startswith("@")), None)
 
 
-def _notes(job: Turn, fetched: list[Fetched], brief: Brief | None) -> str:
-    """For each file too big for the chat app: how to get it to us all the same."""
+async def _notes(job: Turn, fetched: list[Fetched], brief: Brief | None) -> str:
+    """For each file too big for the chat app: how to get it to us all the same (by email,
+    or on the upload page: a private link bound to the brief when the chat has one)."""
+    too_large = [f for f in fetched if f.problem == "media_too_large"]
+    if not too_large:
+        return ""
     lang, notes = _lang(job), []
     limit = job.transport.download_limit
     email = intake_address(job.ctx.settings)
     mention = say(lang, "mention", ref=brief.ref) if brief else ""
-    base = job.ctx.settings.web_base_url.rstrip("/")
-    for f in fetched:
-        if f.problem != "media_too_large":
-            continue
+    url = await offer_url(job.ctx, brief.id if brief else None, brief.ref if brief else "")
+    for f in too_large:
         what = say(lang, _what_key(f.medium.declared_kind))
         key = "too_large" if f.medium.file_size else "too_large_unsized"
         note = say(lang, key, what=what, size=size_text(f.medium.file_size),
                    limit=size_text(f.limit or limit))
         how = (say(lang, "too_large_email", email=email, mention=mention) if email
                else say(lang, "too_large_link"))
-        if base:  # the upload page (issue 14) takes what no chat app carries
-            how += say(lang, "too_large_upload",
-                       url=upload_url(job.ctx.settings, brief.ref if brief else ""))
+        if url:  # the upload page (issue 14) takes what no chat app carries
+            how += say(lang, "too_large_upload", url=url)
         notes.append(f"{note} {how}")
     return "".join(f"\n\n{n}" for n in notes)

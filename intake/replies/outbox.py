@@ -11,7 +11,6 @@ from email.utils import formatdate
 
 from intake.context import Context
 from intake.links.queue import ack_hold
-from intake.media.links import upload_url
 from intake.pipeline.waiting import wait_any
 from intake.replies.mailer import Relay, SendFailure, send
 from intake.replies.texts import (
@@ -23,6 +22,7 @@ from intake.replies.texts import (
     render,
 )
 from intake.review.actions import notice_due_in, still_filed
+from intake.upload.links import offer_url
 from parsers.replies import own_words
 from store import acks
 from store.models import Brief, Item, Outbound, utcnow
@@ -150,7 +150,8 @@ class AckOutbox:
             subject=item.subject or "", ref=brief.ref if brief else "",
             title=brief.title if brief else "", moved=(moved.subject or "") if moved else "",
             files=[_describe(filename, m, language) for filename, _declared, m in media],
-            upload=upload_url(self.ctx.settings, brief.ref if brief else "") or "",
+            upload=await offer_url(self.ctx, brief.id if brief else None,
+                                   brief.ref if brief else "") or "",
         )
         subject, body = render(content)
         return self._message(row, item, subject, body, content.language)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from datetime import timedelta
+from urllib.parse import quote
 
 from intake.context import Context
 from store.models import utcnow
-from store.uploads import add_link, live_link, revoke_links
+from store.uploads import add_link, live_link, live_links, revoke_links
 
 MAC_CHARS = 22
+OFFERED_BY = "intake"  # the actor of the links intake offers on its own (chat, acknowledgements)
+
+log = logging.getLogger(__name__)
 
 
 class LinkSigner:
@@ -47,6 +52,30 @@ def link_url(ctx: Context, token: str) -> str:
 
 def general_url(ctx: Context) -> str:
     return f"{ctx.settings.web_base_url.rstrip('/')}/upload"
+
+
+async def offer_url(ctx: Context, brief_id: int | None, ref: str = "") -> str | None:
+    """Where intake tells someone to upload a file: a private link bound to the brief when
+    there is one (an offered link with more than half its life left is offered again, so
+    the same person is not handed a new link for every reply), else the general page with
+    the code filled in; None without a public web address."""
+    if not ctx.settings.web_enabled or not ctx.settings.web_base_url:
+        return None
+    if brief_id is None:
+        page = general_url(ctx)
+        return f"{page}?code={quote(ref, safe='')}" if ref else page
+    try:
+        signer = signer_for(ctx)
+    except (OSError, ValueError) as exc:  # no usable web secret here: the page still works
+        log.warning("no private upload link for brief %s (%s); offering /upload", brief_id, exc)
+        return await offer_url(ctx, None, ref)
+    half_life = timedelta(days=ctx.settings.upload_link_days / 2)
+    async with ctx.db.reader()() as session:
+        offered = [link for link in await live_links(session, brief_id)
+                   if link.created_by == OFFERED_BY and link.expires_at > utcnow() + half_life]
+    if offered:
+        return link_url(ctx, signer.token(offered[0].id))
+    return link_url(ctx, await new_link(ctx, signer, brief_id, OFFERED_BY))
 
 
 async def new_link(ctx: Context, signer: LinkSigner, brief_id: int, actor: str) -> str:

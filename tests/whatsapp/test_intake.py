@@ -10,6 +10,7 @@ from sqlalchemy import update
 from channels.contract import RawItem
 from intake.chat import outbox as chat_outbox
 from intake.pipeline.accept import accept
+from intake.upload.links import brief_of_token, signer_for
 from store.models import Item, ItemMedia, Media, Outbound, utcnow
 from tests.helpers import make_email, wait_for
 from tests.telegram.conftest import add_brief, free_port, items_of, processed, rows
@@ -177,6 +178,22 @@ async def test_a_video_over_16_mb_is_answered_with_the_upload_page(graph, wa_set
     assert "16.0 MB" in _text(note) and "20.0 MB" in _text(note)
     assert item.flags and "media_too_large" in item.flags and graph.downloads == 0
     assert media.flags == ["media_too_large"] and media.details["whatsapp_media_id"] == huge
+
+
+async def test_a_bound_chat_is_given_a_private_upload_link_for_its_brief(graph, wa_settings):
+    """Issue 14: the chat knows the brief, so the link it gives needs only the file."""
+    settings = wa_settings(web_port=free_port(), web_base_url="https://intake.example.org/")
+    brief = await add_brief(settings, "Radios pour les agents de santé")
+    huge = graph.add_medium(MP4, size=20_000_000)
+    async with serving(settings) as (ctx, post):
+        await post(event(wa.text(brief.ref, sender=WORKER)))
+        await wait_for(sent_to(graph, WORKER, brief.ref))
+        await post(event(wa.video(huge, sender=WORKER)))
+        (note,) = await wait_for(sent_to(graph, WORKER, "https://intake.example.org/u/"))
+        token = _text(note).split("https://intake.example.org/u/")[1].split()[0]
+        bound = await brief_of_token(ctx, signer_for(ctx), token)
+    assert bound is not None and bound[1] == brief.id
+    assert "/upload" not in _text(note)
 
 
 async def _async(value):
