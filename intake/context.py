@@ -15,6 +15,7 @@ from store.db import Database, open_database
 log = logging.getLogger(__name__)
 
 AfterProcess = Callable[["Context", int], Awaitable[None]]
+AfterFetch = Callable[["Context", int], Awaitable[None]]
 
 
 @dataclass
@@ -27,6 +28,9 @@ class Context:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Called with each item id after its verdict is written (acknowledgements, chat replies).
     after_process: list[AfterProcess] = field(default_factory=list)
+    # Called with a medium's id when a file arrives after its item was processed (the file
+    # behind a link, fetched later): video details.
+    after_fetch: list[AfterFetch] = field(default_factory=list)
     # Analysers by raw content type, beyond email (the Telegram channel adds its own).
     analysers: dict[str, Callable] = field(default_factory=dict)
     # What this process measures itself (processing times), for /metrics.

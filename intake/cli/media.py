@@ -43,8 +43,10 @@ def _human(row: dict) -> str:
 
 async def cmd_fetch(ctx: Context, args: argparse.Namespace) -> int:
     from intake.links.fetcher import LinkFetcher
+    from intake.media.videos import install_video_details
     from intake.review.actions import ReviewError
 
+    install_video_details(ctx)  # a fetched video gets its details here too
     try:
         row = _row(await LinkFetcher(ctx).fetch_now(args.id, "cli"))
     except ReviewError as exc:

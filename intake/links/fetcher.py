@@ -159,14 +159,22 @@ class LinkFetcher:
                 log.exception("link fetch %s failed", fetch_id)
                 return await self._failed(fetch_id, FetchFailed("provider_error", repr(exc)))
             await self.ctx.blobs.put_file(fetched.path, fetched.sha256)
-            status = await self._fetched(fetch_id, fetched)
+            status, media_id = await self._fetched(fetch_id, fetched)
         except LeaseLost:
             log.warning("link fetch %s: lease ran out and another worker took it; this "
                         "outcome is dropped", fetch_id)
             return "superseded"
         self.ctx.metrics.observe_link_fetch(row.provider, "fetched", "", fetched.size,
                                             time.monotonic() - started)
+        await self._after_fetch(media_id)
         return status
+
+    async def _after_fetch(self, media_id: int) -> None:
+        for hook in self.ctx.after_fetch:  # video details: the fetch is recorded already
+            try:
+                await hook(self.ctx, media_id)
+            except Exception:  # a hook's failure leaves the fetched file as it is
+                log.exception("after-fetch hook %r failed for medium %s", hook, media_id)
 
     def _spool(self) -> Path:
         return self.ctx.settings.spool_dir / "links"
@@ -177,7 +185,7 @@ class LinkFetcher:
             raise LeaseLost(fetch_id)
         return row
 
-    async def _fetched(self, fetch_id: int, fetched: Fetched) -> str:
+    async def _fetched(self, fetch_id: int, fetched: Fetched) -> tuple[str, int]:
         async with self.ctx.db.writer()() as db, db.begin():
             row = await self._held(db, fetch_id)
             media = await upsert_media(db, Media(
@@ -193,7 +201,7 @@ class LinkFetcher:
             await self._mirror(db, row, fetched.sha256, fetched.kind)
         log.info("link %s: fetched %d bytes (%s, sha256 %s)", row.url, fetched.size,
                  fetched.mime, fetched.sha256[:12])
-        return "fetched"
+        return "fetched", media.id
 
     async def _failed(self, fetch_id: int, exc: FetchFailed) -> str:
         async with self.ctx.db.writer()() as db, db.begin():

@@ -153,12 +153,22 @@ class MediaDescriber:
             media = [m for _name, _declared, m in (await media_of_items(session, [item_id]))
                      [item_id] if m.kind in KINDS and m.sha256 and not _probed(m)]
         for medium in media:
-            details = await self.describe(medium.sha256, medium.kind)
-            async with ctx.db.writer()() as session, session.begin():
-                row = await session.get(Media, medium.id)
-                if not _probed(row):  # another worker may have described it meanwhile
-                    # Merged: a channel may have noted details of its own (Telegram's).
-                    row.details = {**(row.details or {}), **details}
+            await self._describe_row(ctx, medium)
+
+    async def after_fetch(self, ctx: Context, media_id: int) -> None:
+        """The same for the file behind a link, once the link fetcher has stored it."""
+        async with ctx.db.reader()() as session:
+            medium = await session.get(Media, media_id)
+        if medium is not None and medium.kind in KINDS and medium.sha256 and not _probed(medium):
+            await self._describe_row(ctx, medium)
+
+    async def _describe_row(self, ctx: Context, medium: Media) -> None:
+        details = await self.describe(medium.sha256, medium.kind)
+        async with ctx.db.writer()() as session, session.begin():
+            row = await session.get(Media, medium.id)
+            if not _probed(row):  # another worker may have described it meanwhile
+                # Merged: a channel may have noted details of its own (Telegram's).
+                row.details = {**(row.details or {}), **details}
 
     async def describe(self, sha256: str, kind: str) -> dict:
         """Details of one stored medium; a failure is kept as `probe_error`, not raised."""
@@ -189,4 +199,5 @@ def install_video_details(ctx: Context, tools: Tools | None = None) -> MediaDesc
         return None
     describer = MediaDescriber(ctx, tools)
     ctx.after_process.append(describer.after_process)
+    ctx.after_fetch.append(describer.after_fetch)
     return describer

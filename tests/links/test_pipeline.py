@@ -1,14 +1,19 @@
-"""Links found in mail become fetch jobs of the worker; the file is a medium like an attachment."""
+"""Links found in mail become fetch jobs of the worker; the file is a medium like an attachment
+(video details and thumbnail included)."""
 
 import asyncio
 import hashlib
 import os
+import shutil
+import subprocess
 import sys
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from intake.links.fetcher import LinkFetcher
+from intake.media.videos import install_video_details
 from store.models import ItemMedia, LinkFetch, Media
 from tests.helpers import drain, make_email, send_async, smtp_listener
 
@@ -100,3 +105,26 @@ async def test_a_fetch_whose_every_attempt_died_fails_instead_of_waiting(ctx, pr
     assert (fetch.status, fetch.reason) == ("failed", "provider_error")
     assert "never finished" in fetch.error
     assert providers.fake.hits[("files.example.org", "/clip.mp4")] == 0
+
+
+@pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")),
+                    reason="ffmpeg/ffprobe are not installed (Debian package ffmpeg)")
+async def test_a_fetched_video_gets_its_details_and_thumbnail(ctx, providers, tmp_path):
+    clip = tmp_path / "clip.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+                    "-f", "lavfi", "-i", "testsrc=size=96x64:rate=10:duration=2",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip)],
+                   check=True, timeout=120)
+    providers.fake.video = clip.read_bytes()  # what the fake hosts serve from now on
+    assert install_video_details(ctx) is not None
+    await _deliver(ctx, make_email(body="Our film: https://files.example.org/film.mp4"))
+    assert await LinkFetcher(ctx).drain() == 1
+
+    fetch = await _one(ctx, LinkFetch)
+    video = await _one(ctx, Media, Media.id == fetch.file_media_id)
+    assert fetch.status == "fetched" and video.kind == "video"
+    assert video.details["duration"] == pytest.approx(2.0, abs=0.15)
+    assert (video.details["width"], video.details["height"]) == (96, 64)
+    assert video.details["codec"] == "h264"
+    thumbnail = await ctx.blobs.get_bytes(video.details["thumbnail_sha256"])
+    assert thumbnail[:3] == b"\xff\xd8\xff"  # a JPEG
