@@ -57,7 +57,8 @@ def _fetch(url: str, folder: str) -> None:
         async with open_session(limits) as session:
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             started = time.perf_counter()
-            fetched = await fetch(session, url, Path(folder) / "spool", limits)
+            # As the worker fetches: checkpoints (an fsync) every 64 MiB.
+            fetched = await fetch(session, url, Path(folder) / "spool", limits, key="1")
             seconds = time.perf_counter() - started
             await blobs.put_file(fetched.path, fetched.sha256)  # fsync: curl does none
             stored = time.perf_counter() - started

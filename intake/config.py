@@ -124,6 +124,8 @@ class Settings(BaseSettings):
     link_connect_timeout: float = Field(15.0, gt=0)  # seconds to connect
     link_read_timeout: float = Field(60.0, gt=0)  # seconds without a byte before resuming
     link_allow_private: bool = False  # reach loopback/private addresses (tests, closed nets)
+    # Bytes fetched between fsync'd checkpoints: a fetch cut by a restart resumes from the last.
+    link_checkpoint_bytes: int = Field(64 << 20, ge=1 << 20)
 
     @field_validator("smtp_recipients", "imap_urls", "web_trusted_proxies", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,11 @@ class Download:
     head: bytes = b""
     disposition: str = ""
     total: int | None = None  # what the server announced
+    # Called (in the writing thread) with the size written so far every `every` bytes, to
+    # make them durable and note where a fetch cut by a restart may resume (partial.py).
+    on_checkpoint: Callable[[Download, int], None] | None = None
+    every: int = 0
+    checkpointed: int = 0
 
     @property
     def sha256(self) -> str:
@@ -64,6 +70,10 @@ def _absorb(download: Download, handle, chunk: bytes) -> None:  # noqa: ANN001
     # from the socket while this one is hashed and written.
     download.digest.update(chunk)
     handle.write(chunk)
+    written = download.size + len(chunk)  # download.size is only counted after this returns
+    if download.on_checkpoint and written - download.checkpointed >= download.every:
+        download.on_checkpoint(download, written)
+        download.checkpointed = written
 
 
 def _take_head(download: Download, chunk: bytes, on_head):  # noqa: ANN001, ANN202
@@ -102,7 +112,7 @@ async def _absorbed(download: Download, handle, chunk: bytes) -> int:  # noqa: A
     return len(chunk)
 
 
-def _range_request(download: Download) -> tuple[Request, dict]:
+def range_request(download: Download) -> tuple[Request, dict]:
     headers = {"Range": f"bytes={download.size}-"}
     if download.validator:
         headers["If-Range"] = download.validator
@@ -114,12 +124,15 @@ async def _restart(handle, download: Download) -> None:  # noqa: ANN001
     await asyncio.to_thread(handle.seek, 0)
     await asyncio.to_thread(handle.truncate, 0)
     download.size, download.head, download.digest = 0, b"", hashlib.sha256()
+    if download.on_checkpoint:  # the old checkpoint names bytes that are gone
+        await asyncio.to_thread(download.on_checkpoint, download, 0)
+    download.checkpointed = 0
 
 
 async def resume(session: aiohttp.ClientSession, download: Download, handle,  # noqa: ANN001
                  limits: Limits, on_head=None) -> None:  # noqa: ANN001
     """Ask for the rest after a dropped connection, and pour it."""
-    request, headers = _range_request(download)
+    request, headers = range_request(download)
     response = await open_url(session, request, limits, headers)
     async with response:
         if response.status == 200:
@@ -135,30 +148,37 @@ async def resume(session: aiohttp.ClientSession, download: Download, handle,  # 
 
 
 async def stream_to(session: aiohttp.ClientSession, response: aiohttp.ClientResponse,
-                    download: Download, limits: Limits, on_head=None) -> None:  # noqa: ANN001
-    """The whole file into download.path, resuming up to RESUMES times."""
+                    download: Download, handle, limits: Limits,  # noqa: ANN001 - a file
+                    on_head=None) -> None:  # noqa: ANN001
+    """The whole file into handle (open for appending), resuming up to RESUMES times."""
     download.validator = response.headers.get("ETag") or response.headers.get(
         "Last-Modified", "")
     download.disposition = response.headers.get("Content-Disposition", "")
     check_announced(download, response, limits)
-    with download.path.open("wb") as handle:
-        attempt = 0
+    await carry_on(session, response, download, handle, limits, on_head)
+
+
+async def carry_on(session: aiohttp.ClientSession, response: aiohttp.ClientResponse,
+                   download: Download, handle, limits: Limits,  # noqa: ANN001 - a file
+                   on_head=None) -> None:  # noqa: ANN001
+    """Pour the response after what download already holds, then resume to the end."""
+    attempt = 0
+    try:
+        await pour(response, download, handle, limits, on_head)
+    except DROPPED as exc:
+        attempt = 1
+        dropped = exc
+    while attempt:
+        if attempt > RESUMES:
+            raise FetchFailed("provider_error", f"the connection kept dropping: {dropped}")
+        log.info("link %s: connection dropped at %d bytes (%s); resuming",
+                 download.url, download.size, type(dropped).__name__)
         try:
-            await pour(response, download, handle, limits, on_head)
+            await resume(session, download, handle, limits, on_head)
+            attempt = 0
         except DROPPED as exc:
-            attempt = 1
-            dropped = exc
-        while attempt:
-            if attempt > RESUMES:
-                raise FetchFailed("provider_error", f"the connection kept dropping: {dropped}")
-            log.info("link %s: connection dropped at %d bytes (%s); resuming",
-                     download.url, download.size, type(dropped).__name__)
-            try:
-                await resume(session, download, handle, limits, on_head)
-                attempt = 0
-            except DROPPED as exc:
-                attempt, dropped = attempt + 1, exc
-        await asyncio.to_thread(handle.flush)
+            attempt, dropped = attempt + 1, exc
+    await asyncio.to_thread(handle.flush)
     if download.total is not None and download.size != download.total:
         raise FetchFailed("provider_error",
                           f"got {download.size} bytes of the {download.total} announced")

@@ -10,12 +10,14 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from intake.context import Context
 from intake.links.client import Limits, open_session
 from intake.links.errors import FetchFailed
 from intake.links.fetch import Fetched, fetch
+from intake.links.partial import partial_ids
 from intake.review.actions import Conflict, NotFound
 from store.links import (
     claim_fetches,
@@ -107,6 +109,19 @@ class LinkFetcher:
         if released:
             log.info("released %d link fetches leased by a process that died", released)
         await asyncio.to_thread(sweep_spool, self._spool())
+        await self._sweep_partials()
+
+    async def _sweep_partials(self) -> None:
+        """Remove the checkpointed partial files of fetches that are no longer pending."""
+        found = await asyncio.to_thread(partial_ids, self._spool())
+        if not found:
+            return
+        async with self.ctx.db.reader()() as db:
+            pending = set(await db.scalars(select(LinkFetch.id).where(
+                LinkFetch.id.in_(list(found)), LinkFetch.status == "pending")))
+        for fetch_id in set(found) - pending:
+            for path in found[fetch_id]:
+                path.unlink(missing_ok=True)
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -152,7 +167,9 @@ class LinkFetcher:
         started = time.monotonic()
         try:
             try:
-                fetched = await fetch(session, row.url, self._spool(), self.limits)
+                fetched = await fetch(session, row.url, self._spool(), self.limits,
+                                      key=str(fetch_id),
+                                      every=self.ctx.settings.link_checkpoint_bytes)
             except FetchFailed as exc:
                 return await self._failed(fetch_id, exc)
             except (OSError, ValueError) as exc:  # the spool or a bad answer: kept as a reason

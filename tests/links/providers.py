@@ -38,6 +38,7 @@ class Fake:
     slow: bool = False  # the big file trickles out
     stall_once: set = field(default_factory=set)  # paths whose first answer stops half-way
     stalled: int = 0  # answers now stopped half-way (the crash test kills the fetcher then)
+    etag: str = '"v1"'  # the file's validator: change it with the video to "replace" the file
     plain_port: int = 0
 
     def seen(self, request: web.Request) -> None:
@@ -47,15 +48,17 @@ class Fake:
 
 async def serve_file(fake: Fake, request: web.Request, data: bytes, ranges: bool = True,
                      ) -> web.StreamResponse:
-    """A file, honouring Range; a path in cut_once loses its connection half-way once."""
+    """A file, honouring Range and If-Range (RFC 9110: a Range whose If-Range names another
+    version gets the whole file); a path in cut_once loses its connection half-way once."""
     first = 0
     header = request.headers.get("Range", "")
-    if ranges and header.startswith("bytes="):
+    same = request.headers.get("If-Range", fake.etag) == fake.etag
+    if ranges and header.startswith("bytes=") and same:
         first = int(header[6:].split("-")[0])
     response = web.StreamResponse(status=206 if first else 200)
     response.content_type = "video/mp4"
     response.headers["Content-Disposition"] = 'attachment; filename="clip.mp4"'
-    response.headers["ETag"] = '"v1"'
+    response.headers["ETag"] = fake.etag
     if ranges:
         response.headers["Accept-Ranges"] = "bytes"
     if first:

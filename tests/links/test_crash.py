@@ -1,5 +1,5 @@
 """A worker killed with SIGKILL in the middle of a fetch: after a restart the fetch completes,
-once (one file medium, one fetched row), on SQLite and PostgreSQL."""
+once (one file medium, one fetched row), from its last checkpoint, on SQLite and PostgreSQL."""
 
 import hashlib
 import signal
@@ -21,7 +21,7 @@ async def test_sigkill_during_a_fetch_then_restart_fetches_once(ctx, providers, 
     providers.fake.stall_once.add("/crash.mp4")
     env = child_env(INTAKE_DATA_DIR=str(ctx.settings.data_dir),
                     INTAKE_DATABASE_URL=ctx.settings.effective_database_url,
-                    **proxy_env(providers))
+                    INTAKE_LINK_CHECKPOINT_BYTES=str(1 << 20), **proxy_env(providers))
     log = tmp_path / "worker.log"
     first = serve("worker", env, log)
     try:
@@ -49,6 +49,10 @@ async def test_sigkill_during_a_fetch_then_restart_fetches_once(ctx, providers, 
     assert (files, rows) == (1, 1)
     assert row.attempts == 2 and row.size == len(providers.fake.video)
     assert providers.fake.hits[("files.example.org", "/crash.mp4")] == 2
+    ranges = [h.get("Range") for _host, path, h in providers.fake.headers if path == "/crash.mp4"]
+    assert ranges[0] is None and ranges[1].startswith("bytes=")  # resumed, not started over
+    assert int(ranges[1].removeprefix("bytes=").removesuffix("-")) >= 1 << 20
     assert await ctx.blobs.get_bytes(sha) == providers.fake.video
     spool = ctx.settings.spool_dir / "links"
-    assert not list(spool.glob("link-*")), "the killed fetcher's partial file is swept"
+    assert not list(spool.glob("link-*")) and not list(spool.glob("resume-*")), \
+        "the killed fetcher's partial file became the blob; nothing is left behind"

@@ -1,13 +1,16 @@
 """Each provider's flow, fetched through an egress proxy with a test CA, by the real fetcher."""
 
+import asyncio
 import hashlib
+from urllib.parse import urlsplit
 
 import pytest
 
 from intake.links.client import Limits, open_session
 from intake.links.errors import FetchFailed
 from intake.links.fetch import fetch
-from tests.links.providers import HASH, TRANSFER
+from tests.helpers import wait_for
+from tests.links.providers import HASH, TRANSFER, mp4
 
 LIMITS = Limits(max_bytes=10_000_000, connect_timeout=10, read_timeout=10, allow_private=False)
 
@@ -65,6 +68,63 @@ async def test_a_connection_cut_halfway_is_resumed_with_range(providers, tmp_pat
               if path == "/resume.mp4"]
     assert ranges[0] is None and ranges[1].startswith("bytes=") and ranges[1] != "bytes=0-"
     assert int(ranges[1][6:-1]) > 0
+
+
+async def _cut_by_a_shutdown(providers, tmp_path, url):
+    """A fetch with checkpoints every MiB, cancelled (as at shutdown) once half the file is in."""
+    providers.fake.stall_once.add(urlsplit(url).path)
+    async with open_session(LIMITS) as session:
+        task = asyncio.create_task(fetch(session, url, tmp_path / "spool", LIMITS, key="7",
+                                         every=1 << 20))
+        await wait_for(lambda: _async(providers.fake.stalled))
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    kept = sorted(p.name for p in (tmp_path / "spool").iterdir())
+    assert kept == ["resume-7.json", "resume-7.part"]
+
+
+async def _async(value):
+    return value
+
+
+async def _fetch_again(tmp_path, url):
+    async with open_session(LIMITS) as session:
+        return await fetch(session, url, tmp_path / "spool", LIMITS, key="7", every=1 << 20)
+
+
+async def test_a_fetch_cut_by_a_restart_resumes_from_its_checkpoint(providers, tmp_path):
+    url = "https://files.example.org/long.mp4"
+    await _cut_by_a_shutdown(providers, tmp_path, url)
+    fetched = await _fetch_again(tmp_path, url)
+    video = providers.fake.video
+    assert fetched.sha256 == hashlib.sha256(video).hexdigest() and fetched.size == len(video)
+    assert fetched.path.read_bytes() == video
+    again = [h for _host, path, h in providers.fake.headers if path == "/long.mp4"][-1]
+    offset = int(again["Range"].removeprefix("bytes=").removesuffix("-"))
+    assert 1 << 20 <= offset <= len(video) // 2  # the checkpoint, not the start
+    assert again.get("If-Range") == '"v1"'
+    assert [p.name for p in (tmp_path / "spool").iterdir()] == [fetched.path.name]
+
+
+async def test_a_file_replaced_since_the_checkpoint_is_fetched_whole(providers, tmp_path):
+    url = "https://files.example.org/long.mp4"
+    await _cut_by_a_shutdown(providers, tmp_path, url)
+    providers.fake.video, providers.fake.etag = mp4(2_500_000, seed=b"new cut"), '"v2"'
+    fetched = await _fetch_again(tmp_path, url)
+    assert fetched.sha256 == hashlib.sha256(providers.fake.video).hexdigest()
+    assert fetched.size == 2_500_000  # not the old file's first MiB and the new one's rest
+
+
+async def test_a_permanent_failure_drops_the_checkpoint(providers, tmp_path):
+    url = "https://files.example.org/long.mp4"
+    await _cut_by_a_shutdown(providers, tmp_path, url)
+    small = Limits(max_bytes=2_000_000, connect_timeout=10, read_timeout=10, allow_private=False)
+    with pytest.raises(FetchFailed) as caught:
+        async with open_session(small) as session:
+            await fetch(session, url, tmp_path / "spool", small, key="7", every=1 << 20)
+    assert caught.value.reason == "too_large"
+    assert list((tmp_path / "spool").iterdir()) == []
 
 
 async def test_a_cut_without_range_support_starts_over(providers, tmp_path):

@@ -128,3 +128,21 @@ async def test_a_fetched_video_gets_its_details_and_thumbnail(ctx, providers, tm
     assert video.details["codec"] == "h264"
     thumbnail = await ctx.blobs.get_bytes(video.details["thumbnail_sha256"])
     assert thumbnail[:3] == b"\xff\xd8\xff"  # a JPEG
+
+
+async def test_checkpoints_of_fetches_no_longer_pending_are_swept_at_start(ctx, providers):
+    await _deliver(ctx, make_email(body="One: https://files.example.org/missing.mp4"),
+                   make_email(body="Two: https://files.example.org/two.mp4"))
+    async with ctx.db.writer()() as session, session.begin():
+        failed, pending = list(await session.scalars(select(LinkFetch).order_by(LinkFetch.id)))
+        failed.status, failed.reason = "failed", "not_found"
+    spool = ctx.settings.spool_dir / "links"
+    spool.mkdir(parents=True, exist_ok=True)
+    for fetch_id in (failed.id, pending.id, 99999):  # 99999: a row that is gone
+        for suffix in (".part", ".json"):
+            (spool / f"resume-{fetch_id}{suffix}").write_bytes(b"{}")
+    stop = asyncio.Event()
+    stop.set()  # start, sweep, and end at once
+    await LinkFetcher(ctx).run(stop)
+    assert sorted(p.name for p in spool.glob("resume-*")) == [
+        f"resume-{pending.id}.json", f"resume-{pending.id}.part"]
