@@ -125,3 +125,35 @@ def find_video_links(text: str) -> list[str]:
         if url not in links and _is_video_link(url):
             links.append(url)
     return links
+
+
+_YOUTUBE_ID = re.compile(r"[\w-]{11}")
+_YOUTUBE_PATH = re.compile(r"^/(?:shorts|embed|live|v)/([\w-]{11})(?:[/?]|$)")
+_VIMEO_PATH = re.compile(r"^/(?:(?:channels|groups)/[\w-]+/(?:videos/)?|video/)?(\d{5,})"
+                         r"(?:/([0-9a-f]{6,}))?/?$")
+
+
+def embed_url(url: str) -> str | None:
+    """The provider's own embedded player for a YouTube or Vimeo link (YouTube's no-cookie
+    host); None for anything else or an id that is not one."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().removeprefix("www.").removeprefix("m.")
+    if host in ("youtube.com", "youtube-nocookie.com", "youtu.be"):
+        if host == "youtu.be":
+            found = parts.path[1:].split("/")[0]
+        elif parts.path == "/watch":
+            found = (parse_qs(parts.query).get("v") or [""])[0]
+        else:
+            match = _YOUTUBE_PATH.match(parts.path)
+            found = match.group(1) if match else ""
+        ok = _YOUTUBE_ID.fullmatch(found)
+        return f"https://www.youtube-nocookie.com/embed/{found}" if ok else None
+    if host in ("vimeo.com", "player.vimeo.com"):
+        match = _VIMEO_PATH.match(parts.path)
+        if match is None:
+            return None
+        video, private = match.groups()  # an unlisted video's link carries its hash
+        private = private or (parse_qs(parts.query).get("h") or [""])[0]
+        suffix = f"?h={private}" if re.fullmatch(r"[0-9a-f]{6,}", private or "") else ""
+        return f"https://player.vimeo.com/video/{video}{suffix}"
+    return None

@@ -9,6 +9,7 @@ from sqlalchemy import inspect
 from channels.contract import EMAIL
 from intake.context import Context
 from intake.review.search import query_terms
+from parsers.links import embed_url
 from store.models import Brief, Item
 from store.queries import (
     brief_by_ref,
@@ -52,6 +53,8 @@ def media_json(filename: str, declared: str | None, media) -> dict:  # noqa: ANN
         "details": dict(media.details or {}),
         "thumbnail": (f"/media/{media.sha256}/thumbnail"
                       if (media.details or {}).get("thumbnail_sha256") else None),
+        # YouTube or Vimeo: their own player, loaded only when a coordinator asks for it.
+        "embed": embed_url(media.url) if media.kind == "link" and media.url else None,
     }
 
 

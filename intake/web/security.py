@@ -31,7 +31,7 @@ CSRF_HEADER = "X-CSRF-Token"
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "media-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
+    "frame-ancestors 'none'; frame-src https://www.youtube-nocookie.com https://player.vimeo.com"
 )
 # User content: even if a browser renders it, it runs nothing and reaches nothing.
 MEDIA_CSP = (

@@ -210,6 +210,8 @@ TEXT: dict[str, str] = {
     "media.image": "image",
     "media.still": "a still of {name} (download the video)",
     "media.link": "link",
+    "media.play_here": "Play here",
+    "media.play_note": "loads the provider's player",
     "media.videos": "videos",
     "media.links": "video links",
     "media.files": "other files",

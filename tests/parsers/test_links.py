@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from parsers.links import find_video_links
+from parsers.links import embed_url, find_video_links
 
 
 @pytest.mark.parametrize(
@@ -88,3 +88,29 @@ def test_no_links():
 def test_a_direct_link_to_a_video_file_on_any_host_is_found():
     text = "Video: https://files.example.org/2026/our%20clip.MP4 and https://example.org/about"
     assert find_video_links(text) == ["https://files.example.org/2026/our%20clip.MP4"]
+
+
+@pytest.mark.parametrize(("url", "embed"), [
+    ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=42s",
+     "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"),
+    ("https://youtu.be/dQw4w9WgXcQ?si=abc", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"),
+    ("https://m.youtube.com/shorts/dQw4w9WgXcQ",
+     "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"),
+    ("https://www.youtube.com/live/dQw4w9WgXcQ?feature=share",
+     "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"),
+    ("https://vimeo.com/76979871", "https://player.vimeo.com/video/76979871"),
+    ("https://vimeo.com/76979871/8d2f3a9b1c", "https://player.vimeo.com/video/76979871?h=8d2f3a9b1c"),
+    ("https://vimeo.com/channels/staffpicks/76979871", "https://player.vimeo.com/video/76979871"),
+    ("https://player.vimeo.com/video/76979871?h=8d2f3a9b1c",
+     "https://player.vimeo.com/video/76979871?h=8d2f3a9b1c"),
+    # Not a video id, or not these providers: no player.
+    ("https://www.youtube.com/watch?v=short", None),
+    ("https://www.youtube.com/watch?v=dQw4w9WgXcQ%22onload%3D", None),
+    # The player's address is built from the id alone: what follows it never reaches it.
+    ("https://youtu.be/dQw4w9WgXcQ/../../evil", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"),
+    ("https://www.youtube.com/@somechannel", None),
+    ("https://vimeo.com/about", None),
+    ("https://drive.google.com/file/d/abc/view", None),
+])
+def test_embedded_player_of_hosted_videos(url, embed):
+    assert embed_url(url) == embed

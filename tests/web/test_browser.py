@@ -1,6 +1,7 @@
 """The review app in a real browser (Debian's Chromium through Playwright): sign in, open the
 queue, play a video, accept a guess, find it on the brief, undo; CSRF, escaping and roles."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -180,3 +181,32 @@ async def test_the_filters_are_open_on_a_wide_screen(browser, site):
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     await _signin(page, site["url"], "cora")
     assert await page.locator('.filters select[name="channel"]').is_visible()
+
+
+async def test_a_youtube_link_plays_in_the_providers_player_only_when_asked(browser, site):
+    """Opening the item reaches no one; "Play here" loads YouTube's no-cookie player, which
+    the page's CSP lets in (the player is answered here: nothing leaves loopback)."""
+    ctx, base = site["ctx"], site["url"]
+    item_id = await deliver(ctx, subject="our film", sender="team@example.org",
+                            body="It is on YouTube: https://youtu.be/dQw4w9WgXcQ?si=x1")
+    await process(ctx)
+    page = await browser.new_page()
+    outside = []
+
+    async def answer(route):
+        outside.append(route.request.url)
+        await route.fulfill(status=200, content_type="text/html",
+                            body="<title>player</title><p>the provider's player</p>")
+
+    await page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), answer)
+    await _signin(page, base, "cora")
+    await page.goto(f"{base}/items/{item_id}")
+    play = page.locator("button[data-embed]")
+    assert await play.count() == 1 and outside == []
+    await play.click()
+    frame = page.locator("figure.media .embed iframe")
+    await frame.wait_for()
+    assert await frame.get_attribute("src") == "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"
+    player = page.frame_locator("figure.media .embed iframe")
+    assert "the provider's player" in await player.locator("p").inner_text()
+    assert outside == ["https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"]
