@@ -225,16 +225,28 @@ def provider_app(fake: Fake) -> web.Application:
 
 
 class ConnectProxy:
-    """An egress proxy: CONNECT host:443 → the fake providers' TLS port, whatever the host."""
+    """An egress proxy: CONNECT host:443 → the fake providers' TLS port, and a plain-HTTP
+    request in absolute form (GET http://host/path) → their plain port, whatever the host."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, plain_port: int = 0) -> None:
         self.target_port = target_port
+        self.plain_port = plain_port
         self.tunnels: list[str] = []
+        self.forwarded: list[str] = []  # the absolute URLs of plain-HTTP requests
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
-            method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+            line, rest = head.split(b"\r\n", 1)
+            method, target, version = line.decode().split(" ", 2)
+            if method != "CONNECT" and target.startswith("http://"):
+                self.forwarded.append(target)
+                path = "/" + target.removeprefix("http://").partition("/")[2]
+                up_reader, up_writer = await asyncio.open_connection("127.0.0.1",
+                                                                     self.plain_port)
+                up_writer.write(f"{method} {path} {version}\r\n".encode() + rest)
+                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+                return
             if method != "CONNECT":
                 writer.write(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")
                 return
@@ -284,7 +296,7 @@ async def start_providers(tmp: Path, video: bytes) -> tuple[Providers, list]:
     plain = web.TCPSite(runner, "127.0.0.1", 0)
     await plain.start()
     fake.plain_port = plain._server.sockets[0].getsockname()[1]
-    proxy = ConnectProxy(tls_port)
+    proxy = ConnectProxy(tls_port, fake.plain_port)
     server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
     proxy_port = server.sockets[0].getsockname()[1]
     providers = Providers(fake, proxy, f"http://127.0.0.1:{proxy_port}", ca_file,

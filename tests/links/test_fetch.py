@@ -127,6 +127,14 @@ async def test_a_permanent_failure_drops_the_checkpoint(providers, tmp_path):
     assert list((tmp_path / "spool").iterdir()) == []
 
 
+async def test_a_plain_http_link_goes_through_http_proxy(providers, tmp_path, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", providers.proxy_url)
+    fetched = await _fetch(tmp_path, "http://files.example.org/clip.mp4")
+    assert fetched.sha256 == hashlib.sha256(providers.fake.video).hexdigest()
+    # files.example.org resolves nowhere here: only the proxy could have reached it.
+    assert providers.proxy.forwarded == ["http://files.example.org/clip.mp4"]
+
+
 async def test_a_cut_without_range_support_starts_over(providers, tmp_path):
     providers.fake.cut_once.add("/norange.mp4")
     fetched = await _fetch(tmp_path, "https://files.example.org/norange.mp4")
