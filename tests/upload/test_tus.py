@@ -10,16 +10,21 @@ from datetime import timedelta
 
 import pytest
 import requests
-from sqlalchemy import select
+from aiohttp.test_utils import TestServer
+from sqlalchemy import func, select
 from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError
 
+from intake.context import build_context
 from intake.upload import sweep
-from intake.upload.links import revoke
+from intake.upload.links import new_link, revoke, signer_for
+from intake.web import build_app
 from intake.web.upload import UPLOADS
+from store.migrate import upgrade
 from store.models import Item, ItemMedia, Media, Upload, utcnow
+from tests.conftest import make_settings
 from tests.helpers import drain
-from tests.upload.conftest import url
+from tests.upload.conftest import add_brief, url
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -232,14 +237,23 @@ async def test_creation_is_rate_limited_per_address(ctx, server, token):
     assert codes == [201, 201, 429]
 
 
-async def test_new_uploads_are_refused_under_the_free_disk_floor(ctx, server, token):
-    floor = server.app[UPLOADS].ctx.settings.upload_min_free_bytes
-    object.__setattr__(server.app[UPLOADS].ctx.settings, "upload_min_free_bytes", 10**18)
+async def test_new_uploads_are_refused_under_the_free_disk_floor(tmp_path, database_url):
+    # A floor no disk reaches: every new upload is refused before a byte is stored.
+    ctx = build_context(make_settings(tmp_path, database_url, upload_min_free_bytes=10**18))
+    await upgrade(ctx.db)
+    test_server = TestServer(build_app(ctx), host="127.0.0.1")
+    await test_server.start_server()
     try:
-        response = await asyncio.to_thread(_create, server, 10, filename="a", token=token)
+        brief = await add_brief(ctx)
+        token = await new_link(ctx, signer_for(ctx), brief.id, "test")
+        response = await asyncio.to_thread(_create, test_server, 10, filename="a", token=token)
+        async with ctx.db.reader()() as session:
+            uploads = await session.scalar(select(func.count()).select_from(Upload))
     finally:
-        object.__setattr__(server.app[UPLOADS].ctx.settings, "upload_min_free_bytes", floor)
+        await test_server.close()
+        await ctx.close()
     assert response.status_code == 507 and "disk space" in response.text
+    assert uploads == 0
 
 
 def test_tuspy_sees_a_plain_error(server):  # noqa: ARG001 - documents tuspy's behaviour
