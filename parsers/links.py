@@ -139,21 +139,29 @@ def embed_url(url: str) -> str | None:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower().removeprefix("www.").removeprefix("m.")
     if host in ("youtube.com", "youtube-nocookie.com", "youtu.be"):
-        if host == "youtu.be":
-            found = parts.path[1:].split("/")[0]
-        elif parts.path == "/watch":
-            found = (parse_qs(parts.query).get("v") or [""])[0]
-        else:
-            match = _YOUTUBE_PATH.match(parts.path)
-            found = match.group(1) if match else ""
-        ok = _YOUTUBE_ID.fullmatch(found)
-        return f"https://www.youtube-nocookie.com/embed/{found}" if ok else None
+        found = _youtube_id(host, parts.path, parts.query)
+        return f"https://www.youtube-nocookie.com/embed/{found}" if found else None
     if host in ("vimeo.com", "player.vimeo.com"):
-        match = _VIMEO_PATH.match(parts.path)
-        if match is None:
-            return None
-        video, private = match.groups()  # an unlisted video's link carries its hash
-        private = private or (parse_qs(parts.query).get("h") or [""])[0]
-        suffix = f"?h={private}" if re.fullmatch(r"[0-9a-f]{6,}", private or "") else ""
-        return f"https://player.vimeo.com/video/{video}{suffix}"
+        return _vimeo_player(parts.path, parts.query)
     return None
+
+
+def _youtube_id(host: str, path: str, query: str) -> str | None:
+    if host == "youtu.be":
+        found = path[1:].split("/")[0]
+    elif path == "/watch":
+        found = (parse_qs(query).get("v") or [""])[0]
+    else:
+        match = _YOUTUBE_PATH.match(path)
+        found = match.group(1) if match else ""
+    return found if _YOUTUBE_ID.fullmatch(found) else None
+
+
+def _vimeo_player(path: str, query: str) -> str | None:
+    match = _VIMEO_PATH.match(path)
+    if match is None:
+        return None
+    video, private = match.groups()  # an unlisted video's link carries its hash
+    private = private or (parse_qs(query).get("h") or [""])[0]
+    suffix = f"?h={private}" if re.fullmatch(r"[0-9a-f]{6,}", private) else ""
+    return f"https://player.vimeo.com/video/{video}{suffix}"

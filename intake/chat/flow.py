@@ -350,6 +350,18 @@ async def merged_reply(job: Turn, fetched: list[Fetched], changed: dict | None) 
     return reply(job, text=text, brief_id=brief.id if brief else None) if text else None
 
 
+async def _other_ways(job: Turn, lang: str, brief: Brief | None) -> str:
+    """"Send it by email to … mentioning REF", and the upload page where there is one."""
+    email = intake_address(job.ctx.settings)
+    mention = say(lang, "mention", ref=brief.ref) if brief else ""
+    how = (say(lang, "too_large_email", email=email, mention=mention) if email
+           else say(lang, "too_large_link"))
+    url = await offer_url(job.ctx, brief.id if brief else None, brief.ref if brief else "")
+    if url:  # the upload page (issue 14) takes what no chat app carries
+        how += say(lang, "too_large_upload", url=url)
+    return how
+
+
 def _label(brief: Brief) -> str:
     title = brief.title if len(brief.title) <= BUTTON_TITLE else brief.title[:BUTTON_TITLE] + "…"
     return f"{brief.ref} · {title}"
@@ -368,19 +380,13 @@ async def _notes(job: Turn, fetched: list[Fetched], brief: Brief | None) -> str:
     too_large = [f for f in fetched if f.problem == "media_too_large"]
     if not too_large:
         return ""
-    lang, notes = _lang(job), []
-    limit = job.transport.download_limit
-    email = intake_address(job.ctx.settings)
-    mention = say(lang, "mention", ref=brief.ref) if brief else ""
-    url = await offer_url(job.ctx, brief.id if brief else None, brief.ref if brief else "")
+    lang, limit = _lang(job), job.transport.download_limit
+    how = await _other_ways(job, lang, brief)
+    notes = []
     for f in too_large:
         what = say(lang, _what_key(f.medium.declared_kind))
         key = "too_large" if f.medium.file_size else "too_large_unsized"
         note = say(lang, key, what=what, size=size_text(f.medium.file_size),
                    limit=size_text(f.limit or limit))
-        how = (say(lang, "too_large_email", email=email, mention=mention) if email
-               else say(lang, "too_large_link"))
-        if url:  # the upload page (issue 14) takes what no chat app carries
-            how += say(lang, "too_large_upload", url=url)
         notes.append(f"{note} {how}")
     return "".join(f"\n\n{n}" for n in notes)
