@@ -25,9 +25,11 @@ async def test_sigkill_during_a_fetch_then_restart_fetches_once(ctx, providers, 
     log = tmp_path / "worker.log"
     first = serve("worker", env, log)
     try:
-        async def stalled():
-            return providers.fake.stalled
-        await wait_for(stalled, timeout=120)  # half the file is in the killed worker's spool
+        spool = ctx.settings.spool_dir / "links"
+
+        async def checkpointed():  # half the file is out, its first MiB durable in the spool
+            return providers.fake.stalled and list(spool.glob("resume-*.json"))
+        await wait_for(checkpointed, timeout=120)
         first.send_signal(signal.SIGKILL)
         first.wait()
         second = serve("worker", env, log)
@@ -53,6 +55,5 @@ async def test_sigkill_during_a_fetch_then_restart_fetches_once(ctx, providers, 
     assert ranges[0] is None and ranges[1].startswith("bytes=")  # resumed, not started over
     assert int(ranges[1].removeprefix("bytes=").removesuffix("-")) >= 1 << 20
     assert await ctx.blobs.get_bytes(sha) == providers.fake.video
-    spool = ctx.settings.spool_dir / "links"
     assert not list(spool.glob("link-*")) and not list(spool.glob("resume-*")), \
         "the killed fetcher's partial file became the blob; nothing is left behind"

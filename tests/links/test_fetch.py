@@ -76,7 +76,8 @@ async def _cut_by_a_shutdown(providers, tmp_path, url):
     async with open_session(LIMITS) as session:
         task = asyncio.create_task(fetch(session, url, tmp_path / "spool", LIMITS, key="7",
                                          every=1 << 20))
-        await wait_for(lambda: _async(providers.fake.stalled))
+        state = tmp_path / "spool" / "resume-7.json"
+        await wait_for(lambda: _async(providers.fake.stalled and state.exists()))
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
