@@ -22,6 +22,7 @@ from channels.contract import EMAIL, TELEGRAM_UPDATE, WHATSAPP_EVENT
 from intake.context import Context
 from intake.links.queue import queue_link
 from intake.pipeline.analyse import Analysis, MatchOptions, SpooledFile, analyse_email, rematch
+from intake.pipeline.pool import watch_parent
 from intake.pipeline.waiting import wait_any
 from intake.review.actions import Conflict, NotFound, tell_submitter
 from parsers.email import header_references
@@ -105,7 +106,8 @@ class Processor:
             # and after a crash of this process it would keep port 8025 bound and
             # accept connections nobody answers.
             self._pool = ProcessPoolExecutor(max_workers=self.processes,
-                                             mp_context=multiprocessing.get_context("spawn"))
+                                             mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=watch_parent, initargs=(os.getpid(),))
         return self._pool
 
     def close(self) -> None:
