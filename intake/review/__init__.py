@@ -1,6 +1,13 @@
 """Coordinators' side: review actions, read models, survey import, review-app users."""
 
-# DESIGN.md's interface: every coordinator action goes through intake.review.resolve.
-from intake.review.actions import resolve
+from __future__ import annotations
 
-__all__ = ["resolve"]
+
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562: loaded on first use, not on import
+    # DESIGN.md's interface: every coordinator action goes through intake.review.resolve.
+    # Lazy, so importing any intake.review module does not load the actions too.
+    if name == "resolve":
+        from intake.review.actions import resolve
+
+        return resolve
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
