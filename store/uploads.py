@@ -35,6 +35,14 @@ async def finished_not_accepted(session: AsyncSession, limit: int = 100) -> list
         select(Upload).where(Upload.status == FINISHED).limit(limit)))
 
 
+async def created_since(session: AsyncSession, address: str, since: datetime) -> list[datetime]:
+    """When the uploads from one client address were created since `since`, oldest first."""
+    query = (select(Upload.created_at)
+             .where(Upload.address == address, Upload.created_at > since)
+             .order_by(Upload.created_at))
+    return list(await session.scalars(query))
+
+
 async def add_link(session: AsyncSession, link_id: str, brief_id: int, actor: str,
                    expires_at: datetime) -> UploadLink:
     link = UploadLink(id=link_id, brief_id=brief_id, created_by=actor[:100],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ from intake.upload import spool
 from intake.upload.finish import accept_upload
 from intake.upload.links import LinkSigner, brief_of_token
 from intake.upload.tus import STATUS_CHECKSUM_MISMATCH, Checksum, TusError
-from intake.web.security import RateLimiter
 from parsers.refcode import is_valid
 from parsers.sniff import safe_filename
 from store.models import Upload, utcnow
@@ -24,6 +24,7 @@ from store.uploads import (
     TERMINATED,
     brief_id_by_ref,
     confirm_offset,
+    created_since,
     get_upload,
 )
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 WRITE_BYTES = 1 << 20  # bytes gathered before one write (and hash) in a thread
 SYNC_BYTES = 16 << 20  # a long PATCH confirms its offset this often (fsync, then the row)
 GB = 1_000_000_000
+CREATION_WINDOW = timedelta(hours=1)  # INTAKE_UPLOAD_CREATIONS_PER_HOUR counts in this
 
 
 class BodyCut(Exception):
@@ -61,7 +63,6 @@ class Uploads:
         self.root = spool.upload_dir(ctx.settings.data_dir)
         self.hashes: dict[str, tuple[int, object]] = {}  # id → (offset, running sha256)
         self.locks: dict[str, asyncio.Lock] = {}
-        self.creations = RateLimiter(ctx.settings.upload_creations_per_hour, 3600)
 
     def path(self, upload_id: str) -> spool.Path:
         return spool.part_path(self.root, upload_id)
@@ -82,7 +83,6 @@ class Uploads:
         await asyncio.to_thread(spool.create, self.path(upload.id))
         async with self.ctx.db.writer()() as session, session.begin():
             session.add(upload)
-        self.creations.fail(address)  # counts creations, not failures
         return upload
 
     async def _admit(self, length: int, address: str) -> None:
@@ -92,7 +92,7 @@ class Uploads:
         if length > settings.upload_max_bytes:
             raise TusError(413, f"This file is larger than the "
                                 f"{settings.upload_max_bytes / GB:.1f} GB this page accepts.")
-        wait = self.creations.retry_after(address)
+        wait = await self._creation_wait(address)
         if wait:
             raise TusError(429, "Too many uploads started from this address; "
                                 "please try again later.", {"Retry-After": str(wait)})
@@ -102,6 +102,17 @@ class Uploads:
                       settings.upload_min_free_bytes)
             raise TusError(507, "The server is short of disk space and cannot take new "
                                 "uploads right now; please try again later.")
+
+    async def _creation_wait(self, address: str) -> int:
+        """Seconds until this address may start another upload; 0 when it may now. Counted
+        from the uploads table, so every web process shares one budget per address."""
+        limit, now = self.ctx.settings.upload_creations_per_hour, utcnow()
+        async with self.ctx.db.reader()() as session:
+            started = await created_since(session, address[:64], now - CREATION_WINDOW)
+        if len(started) < limit:
+            return 0
+        frees_at = started[len(started) - limit] + CREATION_WINDOW
+        return max(1, math.ceil((frees_at - now).total_seconds()))
 
     async def sender(self, meta: dict[str, str]) -> Sender:
         """Who the upload is for, from its metadata: a token, or a code and an address."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import os
 from datetime import timedelta
@@ -230,28 +231,43 @@ async def test_general_page_needs_a_known_valid_code_and_an_email(ctx, server, b
     assert page.status_code == 200 and "Envoyer votre vidéo" in page.text
 
 
-async def test_creation_is_rate_limited_per_address(ctx, server, token):
-    server.app[UPLOADS].creations.limit = 2
-    codes = [(await asyncio.to_thread(_create, server, 10, filename="a", token=token)).status_code
-             for _ in range(3)]
-    assert codes == [201, 201, 429]
-
-
-async def test_new_uploads_are_refused_under_the_free_disk_floor(tmp_path, database_url):
-    # A floor no disk reaches: every new upload is refused before a byte is stored.
-    ctx = build_context(make_settings(tmp_path, database_url, upload_min_free_bytes=10**18))
+@contextlib.asynccontextmanager
+async def _web_process(settings):
+    """A web app with a context of its own on `settings`: another web process, as far as
+    the upload page can tell (they share only the database and the data folder)."""
+    ctx = build_context(settings)
     await upgrade(ctx.db)
     test_server = TestServer(build_app(ctx), host="127.0.0.1")
     await test_server.start_server()
     try:
-        brief = await add_brief(ctx)
-        token = await new_link(ctx, signer_for(ctx), brief.id, "test")
-        response = await asyncio.to_thread(_create, test_server, 10, filename="a", token=token)
-        async with ctx.db.reader()() as session:
-            uploads = await session.scalar(select(func.count()).select_from(Upload))
+        yield ctx, test_server
     finally:
         await test_server.close()
         await ctx.close()
+
+
+async def test_creation_is_rate_limited_per_address_across_web_processes(tmp_path,
+                                                                         database_url):
+    settings = make_settings(tmp_path, database_url, upload_creations_per_hour=2)
+    async with _web_process(settings) as (ctx, first), _web_process(settings) as (_, second):
+        brief = await add_brief(ctx)
+        token = await new_link(ctx, signer_for(ctx), brief.id, "test")
+        answers = [await asyncio.to_thread(_create, web, 10, filename="a", token=token)
+                   for web in (first, second, second)]
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert 3500 <= int(answers[2].headers["Retry-After"]) <= 3600  # when the first frees up
+    assert "Too many uploads" in answers[2].text
+
+
+async def test_new_uploads_are_refused_under_the_free_disk_floor(tmp_path, database_url):
+    # A floor no disk reaches: every new upload is refused before a byte is stored.
+    settings = make_settings(tmp_path, database_url, upload_min_free_bytes=10**18)
+    async with _web_process(settings) as (ctx, web):
+        brief = await add_brief(ctx)
+        token = await new_link(ctx, signer_for(ctx), brief.id, "test")
+        response = await asyncio.to_thread(_create, web, 10, filename="a", token=token)
+        async with ctx.db.reader()() as session:
+            uploads = await session.scalar(select(func.count()).select_from(Upload))
     assert response.status_code == 507 and "disk space" in response.text
     assert uploads == 0
 
