@@ -86,6 +86,13 @@ def fetch_backoff(attempts: int) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=min(6 * 3600, 60 * 2 ** max(0, attempts - 1)))
 
 
+async def pending_among(session: AsyncSession, fetch_ids: Sequence[int]) -> set[int]:
+    """Which of these fetches are still pending."""
+    query = select(LinkFetch.id).where(LinkFetch.id.in_(list(fetch_ids)),
+                                       LinkFetch.status == "pending")
+    return set(await session.scalars(query))
+
+
 async def items_carrying(session: AsyncSession, media_id: int) -> list[int]:
     query = select(ItemMedia.item_id).where(ItemMedia.media_id == media_id).distinct()
     return list(await session.scalars(query))

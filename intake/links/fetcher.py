@@ -10,7 +10,6 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from intake.context import Context
@@ -26,6 +25,7 @@ from store.links import (
     fetch_leases_held,
     fetch_of_media,
     items_carrying,
+    pending_among,
     release_fetch_leases,
     renew_fetch_leases,
     unfinished_fetches,
@@ -117,8 +117,7 @@ class LinkFetcher:
         if not found:
             return
         async with self.ctx.db.reader()() as db:
-            pending = set(await db.scalars(select(LinkFetch.id).where(
-                LinkFetch.id.in_(list(found)), LinkFetch.status == "pending")))
+            pending = await pending_among(db, list(found))
         for fetch_id in set(found) - pending:
             for path in found[fetch_id]:
                 path.unlink(missing_ok=True)

@@ -57,8 +57,8 @@ class Partial:
             head += block[: 8192 - len(head)]
             left -= len(block)
         download.path, download.url = self.path, self.state["file_url"]
-        download.validator, download.disposition = self.state["validator"], \
-            self.state.get("disposition", "")
+        download.validator = self.state["validator"]
+        download.disposition = self.state.get("disposition", "")
         download.total, download.size = self.state.get("total"), size
         download.checkpointed = size
         download.digest, download.head = digest, head

@@ -140,6 +140,10 @@ def _probed(media: Media) -> bool:
     return "probed" in (media.details or {})
 
 
+def _wants_details(media: Media | None) -> bool:
+    return media is not None and media.kind in KINDS and bool(media.sha256) and not _probed(media)
+
+
 class MediaDescriber:
     """After-process hook: details (and a thumbnail) for an item's new videos and audio."""
 
@@ -151,7 +155,7 @@ class MediaDescriber:
     async def after_process(self, ctx: Context, item_id: int) -> None:
         async with ctx.db.reader()() as session:
             media = [m for _name, _declared, m in (await media_of_items(session, [item_id]))
-                     [item_id] if m.kind in KINDS and m.sha256 and not _probed(m)]
+                     [item_id] if _wants_details(m)]
         for medium in media:
             await self._describe_row(ctx, medium)
 
@@ -159,7 +163,7 @@ class MediaDescriber:
         """The same for the file behind a link, once the link fetcher has stored it."""
         async with ctx.db.reader()() as session:
             medium = await session.get(Media, media_id)
-        if medium is not None and medium.kind in KINDS and medium.sha256 and not _probed(medium):
+        if _wants_details(medium):
             await self._describe_row(ctx, medium)
 
     async def _describe_row(self, ctx: Context, medium: Media) -> None:

@@ -7,9 +7,9 @@ import hmac
 import logging
 import secrets
 from datetime import timedelta
-from urllib.parse import quote
 
 from intake.context import Context
+from intake.media.links import upload_url
 from store.models import utcnow
 from store.uploads import add_link, live_link, live_links, revoke_links
 
@@ -50,10 +50,6 @@ def link_url(ctx: Context, token: str) -> str:
     return f"{ctx.settings.web_base_url.rstrip('/')}/u/{token}"
 
 
-def general_url(ctx: Context) -> str:
-    return f"{ctx.settings.web_base_url.rstrip('/')}/upload"
-
-
 async def offer_url(ctx: Context, brief_id: int | None, ref: str = "") -> str | None:
     """Where intake tells someone to upload a file: a private link bound to the brief when
     there is one (an offered link with more than half its life left is offered again, so
@@ -62,8 +58,7 @@ async def offer_url(ctx: Context, brief_id: int | None, ref: str = "") -> str | 
     if not ctx.settings.web_enabled or not ctx.settings.web_base_url:
         return None
     if brief_id is None:
-        page = general_url(ctx)
-        return f"{page}?code={quote(ref, safe='')}" if ref else page
+        return upload_url(ctx.settings, ref)
     try:
         signer = signer_for(ctx)
     except (OSError, ValueError) as exc:  # no usable web secret here: the page still works
