@@ -11,6 +11,7 @@ from channels.contract import Accepted, AcceptMany, RawItem
 from channels.whatsapp import MAX_BODY, SIGNATURE_HEADER, receive_webhook, verify_subscription
 from intake.context import Context
 from intake.pipeline.accept import accept_many
+from intake.web.ahead import serve_ahead
 
 PATH = "/whatsapp/webhook"
 
@@ -70,9 +71,9 @@ class GroupCommit:
 def add_whatsapp_webhook(app: web.Application, ctx: Context) -> None:
     """With INTAKE_WHATSAPP_VERIFY_TOKEN set, answer Meta at /whatsapp/webhook.
 
-    Like Telegram's, served by an outermost middleware: Meta proves itself by the HMAC of
-    the body, not by a browser session or a CSRF token, and its bodies may reach 3 MB (the
-    app's own cap is 2 MiB)."""
+    Like Telegram's, served ahead of the browser middlewares: Meta proves itself by the HMAC
+    of the body, not by a browser session or a CSRF token, and its bodies may reach 3 MB
+    (the app's own cap is 2 MiB)."""
     settings = ctx.settings
     verify = settings.whatsapp_verify_token.get_secret_value()
     if not verify:
@@ -80,10 +81,7 @@ def add_whatsapp_webhook(app: web.Application, ctx: Context) -> None:
     secret = settings.whatsapp_app_secret.get_secret_value()
     store = GroupCommit(lambda raws: accept_many(ctx, raws))
 
-    @web.middleware
-    async def whatsapp_webhook(request: web.Request, handler):  # noqa: ANN001, ANN202
-        if request.path != PATH:
-            return await handler(request)
+    async def whatsapp_webhook(request: web.Request) -> web.Response:
         if request.method == "GET":
             status, text = verify_subscription(request.query, verify)
             return web.Response(status=status, text=text)
@@ -96,4 +94,4 @@ def add_whatsapp_webhook(app: web.Application, ctx: Context) -> None:
                                        request.headers.get(SIGNATURE_HEADER), body)
         return web.Response(status=answer.status, text=answer.text)
 
-    app.middlewares.insert(0, whatsapp_webhook)
+    serve_ahead(app, PATH, whatsapp_webhook)
