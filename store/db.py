@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from store.item_inserts import PostgresItems, SqliteItems
 
 
 @dataclass
 class Database:
-    """A write engine and a read engine; on PostgreSQL they are the same."""
+    """A write engine and a read engine; on PostgreSQL they are the same. And the item
+    inserter accept uses (store.item_inserts); none for an in-memory SQLite."""
 
     url: str
     write: AsyncEngine
     read: AsyncEngine
+    items: SqliteItems | PostgresItems | None = None
 
     @property
     def dialect(self) -> str:
@@ -32,6 +36,8 @@ class Database:
 
     async def dispose(self) -> None:
         # aiosqlite threads are not daemons: a process that skips this hangs at exit.
+        if self.items is not None:
+            await self.items.close()
         await self.write.dispose()
         if self.read is not self.write:
             await self.read.dispose()
@@ -63,6 +69,8 @@ def open_database(url: str) -> Database:
         read = create_async_engine(url)
         _sqlite_hooks(write, "BEGIN IMMEDIATE")
         _sqlite_hooks(read, "BEGIN")
-        return Database(url, write, read)
+        path = make_url(url).database
+        items = SqliteItems(path, write.dialect) if path and path != ":memory:" else None
+        return Database(url, write, read, items)
     engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    return Database(url, engine, engine)
+    return Database(url, engine, engine, PostgresItems(engine))

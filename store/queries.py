@@ -52,6 +52,14 @@ async def insert_items(session: AsyncSession, rows: Sequence[dict]) -> list[Inse
         query = select(Item.dedupe_key, Item.id, Item.raw_sha256).where(
             Item.dedupe_key.in_(missing))
         kept = {key: (item_id, sha256) for key, item_id, sha256 in await session.execute(query)}
+    return settle_inserted(rows, made, kept)
+
+
+def settle_inserted(rows: Sequence[dict], made: dict[str, int],
+                    kept: dict[str, tuple[int, str]]) -> list[Inserted]:
+    """What each row of a batch now is: `made` maps the keys just inserted to their ids,
+    `kept` the keys that were already there to their (id, raw_sha256)."""
+    made, kept = dict(made), dict(kept)
     result = []
     for row in rows:
         key = row["dedupe_key"]

@@ -140,12 +140,12 @@ async def test_blob_store_trouble_gets_451_and_the_sender_can_retry(ctx, monkeyp
 
 
 async def test_database_trouble_gets_451_and_the_sender_can_retry(ctx):
-    failing = FailingInserts(ctx.db.write, failures=1)
+    failing = await FailingInserts.install(ctx.db, failures=1)
     raw = make_email()  # small: its bytes are committed in the row, so the commit decides
     async with smtp_listener(ctx) as port:
         with pytest.raises(smtplib.SMTPDataError) as refused:
             await send_async(port, raw)
-        assert refused.value.smtp_code == 451 and failing.failed == 1
+        assert refused.value.smtp_code == 451 and await failing.refused(ctx.db) == 1
         assert await _items(ctx) == []
         await send_async(port, raw)  # the retry succeeds
     assert await raw_bytes(ctx, (await _items(ctx))[0].id) == raw

@@ -13,8 +13,9 @@ from sqlalchemy.orm import undefer
 from channels.contract import EMAIL, Accepted, RawItem, TryLater
 from intake.context import Context
 from parsers.email import message_id
+from store.item_inserts import InsertFailed
 from store.models import Item
-from store.queries import add_event, insert_items
+from store.queries import Inserted, add_event, insert_items
 
 log = logging.getLogger(__name__)
 
@@ -65,23 +66,37 @@ async def accept_many(ctx: Context, raws: Sequence[RawItem]) -> list[Accepted]:
     stored = dict(zip(map(id, big), hashes, strict=True))
     items = [_item(raw, stored.get(id(raw))) for raw in raws]
     try:
-        async with ctx.db.writer()() as session, session.begin():
-            rows = await insert_items(session, items)
-            for raw, item, row in zip(raws, items, rows, strict=True):
-                if not row.new and row.raw_sha256 != item["raw_sha256"]:
-                    # Same Message-ID, other bytes (another hop, or a reused id): keep the
-                    # bytes and say so on the item, so nothing is lost and nothing doubled.
-                    if id(raw) not in stored:  # an inline copy: it has no row of its own
-                        await _put_blob(ctx, raw)
-                    add_event(session, "intake", "duplicate_delivery", row.id,
-                              raw_sha256=item["raw_sha256"], channel=raw.channel,
-                              source=raw.source)
-    except (SQLAlchemyError, OSError) as exc:
+        rows = await _insert(ctx, items)
+        if others := [(raw, item, row) for raw, item, row in zip(raws, items, rows, strict=True)
+                      if not row.new and row.raw_sha256 != item["raw_sha256"]]:
+            await _keep_other_bytes(ctx, others, stored)
+    except (SQLAlchemyError, InsertFailed, OSError) as exc:
         log.exception("database refused an item from %s", raws[0].channel)
         raise TryLater(f"database unavailable: {type(exc).__name__}") from exc
     if any(row.new for row in rows):
         ctx.wake.set()
     return [Accepted(row.id, duplicate=not row.new) for row in rows]
+
+
+async def _insert(ctx: Context, items: list[dict]) -> list[Inserted]:
+    if ctx.db.items is not None:  # one step, not a session's round trips (store.item_inserts)
+        return await ctx.db.items.insert(items)
+    async with ctx.db.writer()() as session, session.begin():
+        return await insert_items(session, items)
+
+
+async def _keep_other_bytes(ctx: Context, others: list[tuple[RawItem, dict, Inserted]],
+                            stored: dict[int, str]) -> None:
+    """Same Message-ID, other bytes (another hop, or a reused id): keep the bytes and say so
+    on the item, so nothing is lost and nothing doubled. After the rows' commit; a failure
+    here fails the delivery, whose retry finds the row and comes back here."""
+    for raw, _, _ in others:
+        if id(raw) not in stored:  # an inline copy: it has no row of its own
+            await _put_blob(ctx, raw)
+    async with ctx.db.writer()() as session, session.begin():
+        for raw, item, row in others:
+            add_event(session, "intake", "duplicate_delivery", row.id,
+                      raw_sha256=item["raw_sha256"], channel=raw.channel, source=raw.source)
 
 
 async def _put_blob(ctx: Context, raw: RawItem) -> str:

@@ -372,10 +372,11 @@ async def test_a_file_telegram_cannot_give_is_recorded_and_does_not_block(
 async def test_an_update_is_acknowledged_only_once_stored(fake_api, tg_settings):
     settings = tg_settings()
     ctx = build_context(settings)
-    failing = FailingInserts(ctx.db.write, failures=3)
+    await upgrade(ctx.db)  # the fault is a trigger on PostgreSQL: its table must be there
+    failing = await FailingInserts.install(ctx.db, failures=3)
     async with serving(settings, fake=fake_api, ctx=ctx):
         update_id = fake_api.push(tg.update(text="Stored at last", sender=tg.user(514)))
-        await wait_for(lambda: _failed(failing, 3), timeout=60)
+        await wait_for(lambda: _failed(failing, ctx.db, 3), timeout=60)
         assert fake_api.confirmed <= update_id  # not acknowledged while storage fails
         await wait_for(replies_containing(fake_api, "Received", 514), timeout=60)
         await wait_for(lambda: _confirmed(fake_api, update_id + 1))
@@ -383,8 +384,8 @@ async def test_an_update_is_acknowledged_only_once_stored(fake_api, tg_settings)
     assert item.features["text"] == "Stored at last"
 
 
-async def _failed(fault, n):
-    return fault.failed >= n
+async def _failed(fault, db, n):
+    return await fault.refused(db) >= n
 
 
 async def test_group_chats_bind_and_answer_in_the_group(fake_api, tg_settings):

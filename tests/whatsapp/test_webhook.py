@@ -116,7 +116,7 @@ async def test_a_2_mb_payload_is_stored_and_one_over_3_mb_is_refused(wa_settings
 async def test_storage_trouble_answers_503_so_meta_retries(wa_settings):
     body, headers = wa.signed(wa.payload(wa.value([wa.text("retry me")])))
     async with webhook_client(wa_settings()) as (ctx, client):
-        FailingInserts(ctx.db.write, failures=1)
+        await FailingInserts.install(ctx.db, failures=1)
         failed = await client.post(URL, data=body, headers=headers)
         assert failed.status == 503 and await count(ctx) == 0
         retried = await client.post(URL, data=body, headers=headers)
