@@ -173,25 +173,27 @@ def split_events(body: bytes, data: object) -> list[RawItem]:
     Meta batches several entries and changes into one POST; each message is its own item
     (its own dedupe key, the wamid, so a retried POST stores nothing twice). A change that
     carries no message or status (an account update, an unknown field) is kept whole. A
-    body that is not a payload at all is kept as it came, for an operator to see."""
+    body that is not a payload at all is kept as it came, for an operator to see. A POST of
+    one event, as Meta mostly sends, is its own unit: kept as the bytes that were signed."""
     items = []
     for entry in _list(_dict(data).get("entry")):
         for change in _list(_dict(entry).get("changes")):
-            items.extend(_change_items(_dict(entry), _dict(change)))
+            items.extend(_change_items(_dict(entry), _dict(change), body, data))
     if not items:
         items.append(RawItem("whatsapp", body, WHATSAPP_EVENT, None, {"kind": "unknown"}))
     return items
 
 
-def _change_items(entry: dict, change: dict) -> list[RawItem]:
+def _change_items(entry: dict, change: dict, body: bytes, data: object) -> list[RawItem]:
     value = _dict(change.get("value"))
     contacts = _list(value.get("contacts"))
     items = []
     for key in ("messages", "statuses", "errors"):
         for event in _list(value.get(key)):
-            unit = _unit(entry, change, key, _dict(event), contacts)
-            raw = json.dumps(unit, ensure_ascii=False, separators=(",", ":")).encode()
             event = _dict(event)
+            unit = _unit(entry, change, key, event, contacts)
+            raw = body if unit == data else json.dumps(
+                unit, ensure_ascii=False, separators=(",", ":")).encode()
             items.append(RawItem("whatsapp", raw, WHATSAPP_EVENT, _external_id(key, event),
                                  _source(unit, key, event)))
     if not items:

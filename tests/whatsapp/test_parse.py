@@ -100,6 +100,15 @@ def test_a_batch_is_cut_into_one_item_per_event_each_readable_alone():
     assert events[0].user_name == "Amina" and all(e.malformed is None for e in events)
 
 
+def test_a_post_of_one_message_is_kept_as_the_bytes_meta_signed():
+    body, headers = wa.signed(wa.payload(wa.value([wa.text("as it came", sender="7")])))
+    (item,) = split_events(body, json.loads(body))
+    assert item.raw == body and parse_event(item.raw).text == "as it came"
+    # Two messages in one POST: each its own unit, neither the whole body.
+    two = json.dumps(wa.payload(wa.value([wa.text("a"), wa.text("b")]))).encode()
+    assert all(item.raw != two for item in split_events(two, json.loads(two)))
+
+
 def test_not_json_and_not_a_payload_are_malformed_not_raised():
     assert parse_event(b"\xff{").malformed.startswith("not JSON")
     assert parse_event(b"[]").malformed == "not a JSON object"
