@@ -51,10 +51,12 @@ class SqliteItems:
         self._hooks: list[ConnectHook] = []
         self._conn: sqlite3.Connection | None = None
         self._stale = False
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="intake-items")
+        self._thread: ThreadPoolExecutor | None = None  # made again after close(), as engines
 
     async def insert(self, rows: Sequence[dict]) -> list[Inserted]:
         """store.queries.insert_items, committed (synchronous=FULL) when it returns."""
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="intake-items")
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._thread, self._insert, rows)
@@ -68,9 +70,10 @@ class SqliteItems:
         self._stale = True
 
     async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._close)
-        self._thread.shutdown(wait=True)
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            await asyncio.get_running_loop().run_in_executor(thread, self._close)
+            thread.shutdown(wait=True)
 
     def _connection(self) -> sqlite3.Connection:
         if self._stale:

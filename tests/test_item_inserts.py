@@ -111,3 +111,11 @@ async def test_a_batch_larger_than_one_statement_is_one_commit(ctx):
     assert inserted[-1] == (inserted[0].id, inserted[0].raw_sha256, False)
     assert len({row.id for row in inserted}) == 2 * CHUNK + 1
     assert await _count(ctx) == 2 * CHUNK + 1
+
+
+async def test_usable_again_after_dispose_and_closed_twice(ctx):
+    await ctx.db.items.insert([_row("before")])
+    await ctx.db.dispose()
+    await ctx.db.dispose()  # the CLI's context closes once more on its way out
+    await ctx.db.items.insert([_row("after")])  # as an engine does, it opens again
+    assert await _count(ctx) == 2
