@@ -13,12 +13,12 @@ from store.item_inserts import PostgresItems, SqliteItems
 @dataclass
 class Database:
     """A write engine and a read engine; on PostgreSQL they are the same. And the item
-    inserter accept uses (store.item_inserts); none for an in-memory SQLite."""
+    inserter accept uses (store.item_inserts)."""
 
     url: str
     write: AsyncEngine
     read: AsyncEngine
-    items: SqliteItems | PostgresItems | None = None
+    items: SqliteItems | PostgresItems
 
     @property
     def dialect(self) -> str:
@@ -36,22 +36,24 @@ class Database:
 
     async def dispose(self) -> None:
         # aiosqlite threads are not daemons: a process that skips this hangs at exit.
-        if self.items is not None:
-            await self.items.close()
+        await self.items.close()
         await self.write.dispose()
         if self.read is not self.write:
             await self.read.dispose()
+
+
+# Every SQLite connection of ours. FULL, not NORMAL: a committed item must survive a power
+# cut, not only a crash.
+SQLITE_PRAGMAS = ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON",
+                  "synchronous=FULL")
 
 
 def _sqlite_hooks(engine: AsyncEngine, begin: str) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn, _record):  # noqa: ANN001 - SQLAlchemy hook
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        # FULL, not NORMAL: a committed item must survive a power cut, not only a crash.
-        cursor.execute("PRAGMA synchronous=FULL")
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
         dbapi_conn.isolation_level = None  # stop pysqlite's implicit, deferred BEGIN
 
@@ -69,8 +71,7 @@ def open_database(url: str) -> Database:
         read = create_async_engine(url)
         _sqlite_hooks(write, "BEGIN IMMEDIATE")
         _sqlite_hooks(read, "BEGIN")
-        path = make_url(url).database
-        items = SqliteItems(path, write.dialect) if path and path != ":memory:" else None
+        items = SqliteItems(make_url(url).database, write.dialect, SQLITE_PRAGMAS)
         return Database(url, write, read, items)
     engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
     return Database(url, engine, engine, PostgresItems(engine))

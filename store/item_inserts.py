@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Column, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -16,14 +16,13 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.models import Item
-from store.queries import Inserted, settle_inserted
 
 # Through an AsyncSession, one batch of eight webhook messages took 3.5 ms on SQLite and
 # on PostgreSQL: BEGIN, INSERT and COMMIT are each a round trip through the async adapter,
 # with the ORM's bookkeeping in between, for under 1 ms of the database's own work (its
 # fsync included). Both inserters below run the same statement in one step. The SQL is
 # SQLAlchemy's, compiled from the model, and the values go through the model's own column
-# types and defaults, so the rows are those insert_items writes (tests/test_item_inserts.py).
+# types and defaults, so the rows are those the ORM writes (tests/test_item_inserts.py).
 
 ConnectHook = Callable[[sqlite3.Connection], None]
 
@@ -32,19 +31,25 @@ ConnectHook = Callable[[sqlite3.Connection], None]
 CHUNK = 500
 
 
+class Inserted(NamedTuple):
+    id: int
+    raw_sha256: str  # of the row now stored under the key: another's when not new
+    new: bool
+
+
 class InsertFailed(Exception):
     """The database refused the rows or could not be reached; none of them is stored."""
 
 
 class SqliteItems:
-    """insert_items for a SQLite file: the whole transaction in one call on a thread of its
+    """Item rows into a SQLite file: the whole transaction in one call on a thread of its
     own, with a connection of its own, which SQLite leaves to fsync without the GIL.
 
     A second writer on the file is safe: every writer takes BEGIN IMMEDIATE and waits its
     turn (busy_timeout), as the worker processes already do."""
 
-    def __init__(self, path: str, dialect: Dialect, busy_timeout_ms: int = 30_000) -> None:
-        self.path, self.busy_timeout_ms = path, busy_timeout_ms
+    def __init__(self, path: str, dialect: Dialect, pragmas: Sequence[str]) -> None:
+        self.path, self.pragmas = path, pragmas
         self._rows = _Statements(dialect, sqlite_insert)
         self._lookup = str(_lookup().compile(dialect=dialect))
         self._hooks: list[ConnectHook] = []
@@ -53,7 +58,8 @@ class SqliteItems:
         self._thread: ThreadPoolExecutor | None = None  # made again after close(), as engines
 
     async def insert(self, rows: Sequence[dict]) -> list[Inserted]:
-        """store.queries.insert_items, committed (synchronous=FULL) when it returns."""
+        """Insert the rows (column values, all naming the same columns) whose dedupe key is
+        free; return, in order, the row each one now is. Committed when it returns."""
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="intake-items")
         loop = asyncio.get_running_loop()
@@ -79,10 +85,9 @@ class SqliteItems:
             self._close()
             self._stale = False
         if self._conn is None:
-            # store.db's settings; isolation_level None: no implicit, deferred BEGIN.
+            # isolation_level None: no implicit, deferred BEGIN (as store.db's engines).
             conn = sqlite3.connect(self.path, isolation_level=None)
-            for pragma in ("journal_mode=WAL", f"busy_timeout={self.busy_timeout_ms}",
-                           "foreign_keys=ON", "synchronous=FULL"):
+            for pragma in self.pragmas:
                 conn.execute(f"PRAGMA {pragma}")
             for hook in self._hooks:
                 hook(conn)
@@ -113,11 +118,11 @@ class SqliteItems:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return settle_inserted(rows, made, kept)
+        return _settle(rows, made, kept)
 
 
 class PostgresItems:
-    """insert_items for PostgreSQL: one INSERT of every row in autocommit, on a small asyncpg
+    """Item rows into PostgreSQL: one INSERT of every row in autocommit, on a small asyncpg
     pool of its own (SQLAlchemy's pool pings each connection it lends: a round trip more).
     One statement is atomic, and durable when it returns; keys that were already there are
     read back after it, from committed rows."""
@@ -134,7 +139,7 @@ class PostgresItems:
         self._opening = asyncio.Lock()
 
     async def insert(self, rows: Sequence[dict]) -> list[Inserted]:
-        """store.queries.insert_items, committed when it returns."""
+        """As SqliteItems.insert."""
         from asyncpg import InterfaceError, PostgresError  # not loaded by SQLite's users
 
         if not rows:
@@ -163,7 +168,7 @@ class PostgresItems:
             kept = {}
             for key in {row["dedupe_key"] for row in rows} - made.keys():
                 kept[key] = tuple(await conn.fetchrow(self._lookup, key))
-        return settle_inserted(rows, made, kept)
+        return _settle(rows, made, kept)
 
     async def _connections(self):  # noqa: ANN202 - an asyncpg.Pool, imported lazily
         async with self._opening:
@@ -179,6 +184,23 @@ async def _nothing_to_reset(_conn: object) -> None:
     # asyncpg resets a released connection in a round trip of its own (RESET ALL, UNLISTEN,
     # advisory unlocks...); this pool's autocommitted statements leave no state behind.
     return
+
+
+def _settle(rows: Sequence[dict], made: dict[str, int],
+            kept: dict[str, tuple[int, str]]) -> list[Inserted]:
+    """What each row of a batch now is: `made` maps the keys just inserted to their ids,
+    `kept` the keys that were already there to their (id, raw_sha256). A key repeated in
+    the batch is new the first time and that same row after."""
+    made, kept = dict(made), dict(kept)
+    result = []
+    for row in rows:
+        key = row["dedupe_key"]
+        if key in made:
+            result.append(Inserted(made[key], row["raw_sha256"], True))
+            kept[key] = (made.pop(key), row["raw_sha256"])
+        else:
+            result.append(Inserted(*kept[key], False))
+    return result
 
 
 def _chunks(rows: Sequence[dict], size: int = CHUNK) -> list[Sequence[dict]]:
@@ -237,8 +259,8 @@ class _Insert:
         # Defaults once for the batch: its rows were received together.
         filled = [_default(c, p) for c, p in
                   zip(self._columns[self._own:], self._process[self._own:], strict=True)]
-        table = [[p(row[c.key]) if p else row[c.key] for c, p in
-                  zip(self._columns[:self._own], self._process, strict=False)] + filled
+        own = list(zip(self._columns[:self._own], self._process[:self._own], strict=True))
+        table = [[p(row[c.key]) if p else row[c.key] for c, p in own] + filled
                  for row in rows]
         return [table[i][j] for i, j in self._order]
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
 
 from sqlalchemy import Select, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,49 +23,6 @@ from store.models import (
 )
 
 RETRYABLE = "failed"
-
-
-class Inserted(NamedTuple):
-    id: int
-    raw_sha256: str  # of the row now stored under the key: another's when not new
-    new: bool
-
-
-async def insert_items(session: AsyncSession, rows: Sequence[dict]) -> list[Inserted]:
-    """Insert item rows (column values, all naming the same columns) whose dedupe key is
-    free, in one statement; returns, in order, the row each one now is.
-
-    INSERT .. ON CONFLICT DO NOTHING RETURNING: a key already there, or taken by a
-    concurrent writer meanwhile, is simply not inserted, and read back after. Core, not
-    the ORM: its flush sends one INSERT per row on SQLite (it must read each new id back
-    in order), which cost a getUpdates batch of 100 most of its time."""
-    table = Item.__table__
-    dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    statement = (dialect_insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
-                 .returning(table.c.id, table.c.dedupe_key))
-    made = {key: item_id for item_id, key in await session.execute(statement, list(rows))}
-    kept = {}
-    if missing := {row["dedupe_key"] for row in rows} - made.keys():
-        query = select(Item.dedupe_key, Item.id, Item.raw_sha256).where(
-            Item.dedupe_key.in_(missing))
-        kept = {key: (item_id, sha256) for key, item_id, sha256 in await session.execute(query)}
-    return settle_inserted(rows, made, kept)
-
-
-def settle_inserted(rows: Sequence[dict], made: dict[str, int],
-                    kept: dict[str, tuple[int, str]]) -> list[Inserted]:
-    """What each row of a batch now is: `made` maps the keys just inserted to their ids,
-    `kept` the keys that were already there to their (id, raw_sha256)."""
-    made, kept = dict(made), dict(kept)
-    result = []
-    for row in rows:
-        key = row["dedupe_key"]
-        if key in made:  # new, unless an earlier row of this batch had the same key
-            result.append(Inserted(made[key], row["raw_sha256"], True))
-            kept[key] = (made.pop(key), row["raw_sha256"])
-        else:
-            result.append(Inserted(*kept[key], False))
-    return result
 
 
 def _free(now: datetime):  # noqa: ANN202 - a SQL expression

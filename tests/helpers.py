@@ -9,9 +9,6 @@ from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 
-from sqlalchemy import event
-from sqlalchemy.exc import OperationalError
-
 from channels.smtp import start_smtp
 from intake.pipeline.accept import accept
 from intake.serve import smtp_options
@@ -95,21 +92,19 @@ async def drain(ctx) -> int:  # noqa: ANN001
 
 
 class FailingInserts:
-    """The database refuses the first few item inserts (fault injection for accept), on
-    whichever path accept takes: SQLAlchemy's engine, or the inserter of store.item_inserts
-    (on SQLite an authorizer that denies the statement, on PostgreSQL a trigger that
-    raises; its count is a sequence, which a rolled-back transaction does not undo)."""
+    """The database refuses the first few item inserts (fault injection for accept, through
+    store.item_inserts): on SQLite an authorizer that denies the statement, on PostgreSQL a
+    trigger that raises, its count kept in a sequence, which a rollback does not undo."""
 
-    def __init__(self, db, failures: int) -> None:
+    def __init__(self, failures: int) -> None:
         self.failures, self.failed = failures, 0
-        event.listen(db.write.sync_engine, "before_cursor_execute", self._check)
-        if db.is_sqlite and db.items is not None:
-            db.items.add_connect_hook(lambda conn: conn.set_authorizer(self._authorize))
 
     @classmethod
     async def install(cls, db, failures: int) -> FailingInserts:
-        failing = cls(db, failures)
-        if not db.is_sqlite:
+        failing = cls(failures)
+        if db.is_sqlite:
+            db.items.add_connect_hook(lambda conn: conn.set_authorizer(failing._authorize))
+        else:
             async with db.write.begin() as conn:
                 for statement in _REFUSE_ON_POSTGRES:
                     await conn.exec_driver_sql(statement.format(failures=failures))
@@ -122,21 +117,12 @@ class FailingInserts:
         async with db.write.connect() as conn:
             value, called = (await conn.exec_driver_sql(
                 "SELECT last_value, is_called FROM test_refused_inserts")).one()
-        return min(value if called else 0, self.failures) + self.failed
-
-    def _refuse(self) -> bool:
-        if self.failed < self.failures:
-            self.failed += 1
-            return True
-        return False
-
-    def _check(self, conn, cursor, statement, parameters, context, executemany):
-        if statement.startswith("INSERT INTO items") and self._refuse():
-            raise OperationalError(statement, parameters, OSError("disk I/O error"))
+        return min(value if called else 0, self.failures)
 
     def _authorize(self, action, table, *_):  # noqa: ANN001, ANN002, ANN202
         # Asked as SQLite prepares a statement; a refused one is prepared again next time.
-        if action == sqlite3.SQLITE_INSERT and table == "items" and self._refuse():
+        if action == sqlite3.SQLITE_INSERT and table == "items" and self.failed < self.failures:
+            self.failed += 1
             return sqlite3.SQLITE_DENY
         return sqlite3.SQLITE_OK
 

@@ -5,13 +5,13 @@ import hashlib
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 
 from store.blobs import FileBlobStore
 from store.db import open_database
 from store.migrate import current_revision, downgrade, head_revision, upgrade
 from store.models import Item, Media
-from store.queries import claim_items, insert_items, upsert_media
+from store.queries import claim_items, upsert_media
 
 
 def _values(key: str, **kw) -> dict:
@@ -49,34 +49,6 @@ async def test_schema_matches_the_models(ctx):
     async with ctx.db.write.connect() as conn:
         changes = await conn.run_sync(diff)
     assert changes == []
-
-
-async def test_same_dedupe_key_is_one_row_even_when_racing(ctx):
-    async def insert_once():
-        async with ctx.db.writer()() as session, session.begin():
-            (row,) = await insert_items(session, [_values("email:mid:race@x")])
-            return row.id, row.new
-
-    results = await asyncio.gather(*(insert_once() for _ in range(8)))
-    assert len({item_id for item_id, _ in results}) == 1
-    assert sum(new for _, new in results) == 1
-    async with ctx.db.reader()() as session:
-        assert await session.scalar(select(func.count(Item.id))) == 1
-
-
-async def test_a_batch_inserts_new_keys_and_names_the_rows_already_there(ctx):
-    async with ctx.db.writer()() as session, session.begin():
-        (old,) = await insert_items(session, [_values("k1", raw_sha256="a" * 64)])
-    batch = [_values("k2", raw_sha256="b" * 64), _values("k1", raw_sha256="c" * 64),
-             _values("k3"), _values("k2", raw_sha256="d" * 64)]
-    async with ctx.db.writer()() as session, session.begin():
-        rows = await insert_items(session, batch)
-    assert [row.new for row in rows] == [True, False, True, False]
-    assert rows[1] == (old.id, "a" * 64, False)  # the row kept: its bytes' hash, not ours
-    assert rows[3] == (rows[0].id, "b" * 64, False)  # repeated in the batch: the first
-    async with ctx.db.reader()() as session:
-        stored = dict((await session.execute(select(Item.dedupe_key, Item.status))).all())
-    assert stored == {"k1": "received", "k2": "received", "k3": "received"}
 
 
 async def test_the_database_itself_refuses_a_second_row_with_the_same_key(ctx):

@@ -13,9 +13,9 @@ from sqlalchemy.orm import undefer
 from channels.contract import EMAIL, Accepted, RawItem, TryLater
 from intake.context import Context
 from parsers.email import message_id
-from store.item_inserts import InsertFailed
+from store.item_inserts import Inserted, InsertFailed
 from store.models import Item
-from store.queries import Inserted, add_event, insert_items
+from store.queries import add_event
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ async def accept_many(ctx: Context, raws: Sequence[RawItem]) -> list[Accepted]:
     stored = dict(zip(map(id, big), hashes, strict=True))
     items = [_item(raw, stored.get(id(raw))) for raw in raws]
     try:
-        rows = await _insert(ctx, items)
+        rows = await ctx.db.items.insert(items)  # one step: store/item_inserts.py
         if others := [(raw, item, row) for raw, item, row in zip(raws, items, rows, strict=True)
                       if not row.new and row.raw_sha256 != item["raw_sha256"]]:
             await _keep_other_bytes(ctx, others, stored)
@@ -76,13 +76,6 @@ async def accept_many(ctx: Context, raws: Sequence[RawItem]) -> list[Accepted]:
     if any(row.new for row in rows):
         ctx.wake.set()
     return [Accepted(row.id, duplicate=not row.new) for row in rows]
-
-
-async def _insert(ctx: Context, items: list[dict]) -> list[Inserted]:
-    if ctx.db.items is not None:  # one step, not a session's round trips (store.item_inserts)
-        return await ctx.db.items.insert(items)
-    async with ctx.db.writer()() as session, session.begin():
-        return await insert_items(session, items)
 
 
 async def _keep_other_bytes(ctx: Context, others: list[tuple[RawItem, dict, Inserted]],
