@@ -2,10 +2,12 @@
 URL in the same run (throughput ratio, target ≥ 0.8×), and the peak RSS the fetch adds to
 the fetching process (target ≤ 64 MB).
 
-`curl -o` does not hash. Two more baselines in the same run show what the hashing costs on
+`curl -o` does not hash, nor fsync. Three more baselines in the same run show what the hashing costs on
 this machine: `curl -o` followed by `openssl dgst -sha256` of the file (C tools doing the work the
 fetcher does, one after the other) and hashlib's sha256 over the same number of bytes in
-memory (the fetcher's floor: it hashes every byte it writes).
+memory (the fetcher's floor: it hashes every byte it writes), and `curl -o` followed by an
+fsync of its file (the disk's floor: the fetcher keeps its bytes durable, curl leaves them in
+the page cache).
 
 The file server runs in its own process (aiohttp FileResponse, sendfile). The fetch runs in
 a child process that measures its own peak RSS (getrusage) before and after the fetch,
@@ -101,6 +103,16 @@ def _curl(url: str, target: Path) -> float:
     return time.perf_counter() - started
 
 
+def _curl_and_sync(url: str, target: Path) -> float:
+    """curl -o, then an fsync of what it wrote: the floor for any fetch that keeps its
+    promise of durability before it says "stored" (page cache speed is not disk speed)."""
+    started = time.perf_counter()
+    subprocess.run(["curl", "-sS", "--fail", "-o", str(target), url], check=True)
+    with target.open("rb") as written:
+        os.fsync(written.fileno())
+    return time.perf_counter() - started
+
+
 def _curl_and_digest(url: str, target: Path) -> float:
     started = time.perf_counter()
     subprocess.run(["curl", "-sS", "--fail", "-o", str(target), url], check=True)
@@ -151,6 +163,8 @@ def main() -> None:
             curl_again = _curl(url, folder / "curl.out")  # either side of ours: fair to both
             (folder / "curl.out").unlink()
             same_work = _curl_and_digest(url, folder / "curl.out")
+            (folder / "curl.out").unlink()
+            durable = _curl_and_sync(url, folder / "curl.out")
             hash_only = _hash_only(size)
         finally:
             server.terminate()
@@ -166,6 +180,8 @@ def main() -> None:
     print(f"ratio           {baseline / ours['seconds']:8.2f}×  (target ≥ 0.8×)")
     print(f"curl -o + openssl {size / same_work / 1e6:8.1f} MB/s  ({same_work:.2f} s)"
           f"  ratio {same_work / ours['seconds']:.2f}×  (the same work in C, one after the other)")
+    print(f"curl -o + fsync {size / durable / 1e6:8.1f} MB/s  ({durable:.2f} s)"
+          f"  ratio {durable / ours['stored']:.2f}×  (curl made durable, as our store is)")
     print(f"sha256 alone    {size / hash_only / 1e6:8.1f} MB/s  ({hash_only:.2f} s)"
           f"  ratio {hash_only / ours['seconds']:.2f}×  (hashlib in memory: the fetcher's floor)")
     print(f"peak RSS added  {ours['added_rss_kb'] / 1024:8.1f} MB  (target ≤ 64 MB)")

@@ -1,7 +1,11 @@
 """Each provider's flow, fetched through an egress proxy with a test CA, by the real fetcher."""
 
 import asyncio
+import errno
 import hashlib
+import json
+import resource
+import signal
 from urllib.parse import urlsplit
 
 import pytest
@@ -180,3 +184,30 @@ async def test_no_cookie_is_sent_back(providers, tmp_path):
     after = [h for _host, path, h in providers.fake.headers if path == "/clip.mp4"]
     assert after and all("Cookie" not in h for h in after)
     assert all(h.get("Accept-Encoding") == "identity" for _x, _y, h in providers.fake.headers)
+
+
+async def test_a_spool_that_refuses_bytes_fails_the_fetch_and_keeps_what_it_took(
+        providers, tmp_path):
+    """The disk refuses a write halfway (here the file size limit: EFBIG, as ENOSPC would
+    be): the fetch fails with the OS's error, its checkpoint names only bytes that are in the
+    file, and the next attempt carries on from there to the right file."""
+    url = "https://files.example.org/long.mp4"
+    cap = len(providers.fake.video) // 2
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not a killed process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (cap, hard))
+    try:
+        with pytest.raises(OSError) as caught:
+            await _fetch_again(tmp_path, url)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert caught.value.errno == errno.EFBIG
+    state = json.loads((tmp_path / "spool" / "resume-7.json").read_text())
+    part = (tmp_path / "spool" / "resume-7.part").read_bytes()
+    assert 1 << 20 <= state["size"] <= len(part) <= cap
+    assert part[:state["size"]] == providers.fake.video[:state["size"]]
+    fetched = await _fetch_again(tmp_path, url)
+    assert fetched.sha256 == hashlib.sha256(providers.fake.video).hexdigest()
+    again = [h for _host, path, h in providers.fake.headers if path == "/long.mp4"][-1]
+    assert again["Range"] == f"bytes={state['size']}-"
