@@ -2,12 +2,12 @@
 URL in the same run (throughput ratio, target ≥ 0.8×), and the peak RSS the fetch adds to
 the fetching process (target ≤ 64 MB).
 
-`curl -o` does not hash, nor fsync. Three more baselines in the same run show what the hashing costs on
-this machine: `curl -o` followed by `openssl dgst -sha256` of the file (C tools doing the work the
-fetcher does, one after the other) and hashlib's sha256 over the same number of bytes in
-memory (the fetcher's floor: it hashes every byte it writes), and `curl -o` followed by an
-fsync of its file (the disk's floor: the fetcher keeps its bytes durable, curl leaves them in
-the page cache).
+`curl -o` neither hashes nor fsyncs. Three more baselines in the same run show what that
+costs on this machine: `curl -o` followed by `openssl dgst -sha256` of the file (C tools
+doing the work the fetcher does, one after the other), hashlib's sha256 over the same
+number of bytes in memory (the fetcher's floor: it hashes every byte it writes), and
+`curl -o` followed by an fsync of its file (the disk's floor: the fetcher keeps its bytes
+durable, curl leaves them in the page cache).
 
 The file server runs in its own process (aiohttp FileResponse, sendfile). The fetch runs in
 a child process that measures its own peak RSS (getrusage) before and after the fetch,
