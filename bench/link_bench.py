@@ -107,7 +107,7 @@ def _curl_and_sync(url: str, target: Path) -> float:
     """curl -o, then an fsync of what it wrote: the floor for any fetch that keeps its
     promise of durability before it says "stored" (page cache speed is not disk speed)."""
     started = time.perf_counter()
-    subprocess.run(["curl", "-sS", "--fail", "-o", str(target), url], check=True)
+    _curl(url, target)
     with target.open("rb") as written:
         os.fsync(written.fileno())
     return time.perf_counter() - started
@@ -115,7 +115,7 @@ def _curl_and_sync(url: str, target: Path) -> float:
 
 def _curl_and_digest(url: str, target: Path) -> float:
     started = time.perf_counter()
-    subprocess.run(["curl", "-sS", "--fail", "-o", str(target), url], check=True)
+    _curl(url, target)
     subprocess.run(["openssl", "dgst", "-sha256", str(target)], check=True, capture_output=True)
     return time.perf_counter() - started
 
