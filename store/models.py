@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -33,6 +34,12 @@ NAMING = {
 }
 
 Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _not_null(column: str) -> dict:
+    """A partial index's condition, for both databases: rows where `column` has a value."""
+    where = text(f"{column} IS NOT NULL")
+    return {"sqlite_where": where, "postgresql_where": where}
 
 
 def utcnow() -> datetime:
@@ -98,8 +105,10 @@ class Item(Base):
         Index("ix_items_status_id", "status", "id"),
         Index("ix_items_status_channel", "status", "channel"),  # dashboard counts
         Index("ix_items_received_at", "received_at"),  # today's counts, date filters
-        Index("ix_items_brief_id", "brief_id"),
-        Index("ix_items_message_id", "message_id"),
+        # Only rows that have one: items arrive without a brief, chat items without a
+        # Message-ID, and lookups ask for a value (migration 0008).
+        Index("ix_items_brief_id", "brief_id", **_not_null("brief_id")),
+        Index("ix_items_message_id", "message_id", **_not_null("message_id")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -121,7 +130,7 @@ class Item(Base):
     flags: Mapped[list] = mapped_column(Json, default=list)
     candidates: Mapped[list] = mapped_column(Json, default=list)
     features: Mapped[dict] = mapped_column(Json, default=dict)
-    sender: Mapped[str | None] = mapped_column(String(320), index=True)
+    sender: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(998))
     chat_id: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -51,6 +51,24 @@ async def test_schema_matches_the_models(ctx):
     assert changes == []
 
 
+async def test_the_brief_and_message_id_indexes_leave_out_rows_without_one(ctx):
+    """Migration 0008: partial indexes on both databases, as the models declare them (the
+    comparison above does not look at an index's WHERE), and no index on the sender."""
+    from sqlalchemy import text
+
+    if ctx.db.write.dialect.name == "sqlite":
+        listing = "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'items' AND sql > ''"
+    else:
+        listing = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'items'"
+    async with ctx.db.write.connect() as conn:
+        rows = (await conn.execute(text(listing))).all()
+    indexes = {name: sql.replace("(", "").replace(")", "") for name, sql in rows}  # PG adds ()
+    assert "WHERE brief_id IS NOT NULL" in indexes["ix_items_brief_id"]
+    assert "WHERE message_id IS NOT NULL" in indexes["ix_items_message_id"]
+    assert "ix_items_sender" not in indexes
+    assert "WHERE" not in indexes["ix_items_status_id"]
+
+
 async def test_the_database_itself_refuses_a_second_row_with_the_same_key(ctx):
     from sqlalchemy.exc import IntegrityError
 

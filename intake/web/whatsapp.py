@@ -18,8 +18,14 @@ PATH = "/whatsapp/webhook"
 
 async def read_capped(request: web.Request, limit: int = MAX_BODY) -> bytes | None:
     """The body, or None as soon as it is over `limit` (the rest is never read)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            return None
+        try:  # Meta says how long: one read, no growing buffer
+            return await request.content.readexactly(length)
+        except asyncio.IncompleteReadError as short:  # the signature will not match
+            return short.partial
     body = bytearray()
     async for chunk in request.content.iter_any():
         body += chunk
@@ -47,8 +53,9 @@ class GroupCommit:
         self._waiting.append((raws, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="whatsapp-group-commit")
-        # Shielded: a client hanging up must not cancel a commit other POSTs share.
-        return await asyncio.shield(done)
+        # A client hanging up cancels only its own future: the commit other POSTs share is
+        # the flusher's task, which nobody awaits.
+        return await done
 
     async def _flush(self) -> None:
         while self._waiting:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from sqlalchemy import func, select
 
-from channels.whatsapp import MAX_BODY, WHATSAPP_EVENT
-from intake.pipeline.accept import raw_bytes
+from channels.whatsapp import MAX_BODY, WHATSAPP_EVENT, split_events
+from intake.pipeline.accept import accept_many, raw_bytes
+from intake.web.whatsapp import GroupCommit
 from store.models import Item
 from tests.helpers import FailingInserts
 from tests.whatsapp import payloads as wa
@@ -88,6 +90,25 @@ async def test_unknown_types_and_other_fields_are_stored(wa_settings):
             "field"] == "account_update"
 
 
+async def test_json_that_orjson_refuses_is_still_read_and_each_event_kept_readable(wa_settings):
+    """A lone surrogate escape (half an emoji cut by a phone) and an integer past 64 bits are
+    JSON: the standard library reads what orjson refuses, and a message cut from a batch is
+    written back escaped, so the worker reads the same text from it."""
+    broken = wa.text("Vid\ud83d HLH-7Q2K", sender="22501")
+    whole = wa.text("second", sender="22502")
+    data = wa.payload(wa.value([broken, whole]))
+    data["entry"][0]["changes"][0]["value"]["metadata"]["huge"] = 2 ** 70
+    body, headers = wa.signed(data)
+    assert b"\\ud83d" in body  # as Meta would send it: an escape in the JSON text
+    async with webhook_client(wa_settings()) as (ctx, client):
+        answer = await client.post(URL, data=body, headers=headers)
+        stored = await items(ctx)
+        assert answer.status == 200 and len(stored) == 2
+        kept = json.loads(await raw_bytes(ctx, stored[0].id))
+        assert kept["entry"][0]["changes"][0]["value"]["messages"] == [broken]
+        assert stored[0].chat_id == "+22501"
+
+
 async def test_a_signed_body_that_is_not_json_is_kept_and_answered_400(wa_settings):
     body, headers = wa.signed(b"this is {not json")
     async with webhook_client(wa_settings()) as (ctx, client):
@@ -121,6 +142,30 @@ async def test_storage_trouble_answers_503_so_meta_retries(wa_settings):
         assert failed.status == 503 and await count(ctx) == 0
         retried = await client.post(URL, data=body, headers=headers)
         assert retried.status == 200 and await count(ctx) == 1
+
+
+async def test_a_post_given_up_during_a_shared_commit_leaves_the_commit_to_the_others(
+        wa_settings):
+    """Concurrent POSTs share one commit; a client that hangs up cancels its own wait only:
+    the commit goes on and the others hear it (what it kept dedupes Meta's retry)."""
+    held, entered = asyncio.Event(), asyncio.Event()
+    async with webhook_client(wa_settings()) as (ctx, _):
+
+        async def slow_accept_many(raws):
+            entered.set()
+            await held.wait()
+            return await accept_many(ctx, raws)
+
+        store = GroupCommit(slow_accept_many)
+        bodies = [wa.signed(wa.payload(wa.value([wa.text(f"note {n}")])))[0] for n in range(3)]
+        posts = [split_events(body, json.loads(body)) for body in bodies]
+        waits = [asyncio.create_task(store(raws)) for raws in posts]
+        await entered.wait()  # one commit holds all three
+        waits[0].cancel()
+        held.set()
+        answers = await asyncio.gather(*waits, return_exceptions=True)
+        assert isinstance(answers[0], asyncio.CancelledError)
+        assert [len(a) for a in answers[1:]] == [1, 1] and await count(ctx) == 3
 
 
 async def test_without_the_verify_token_there_is_no_webhook(wa_settings):
