@@ -67,6 +67,12 @@ async def test_the_brief_and_message_id_indexes_leave_out_rows_without_one(ctx):
     assert "WHERE message_id IS NOT NULL" in indexes["ix_items_message_id"]
     assert "ix_items_sender" not in indexes
     assert "WHERE" not in indexes["ix_items_status_id"]
+    if ctx.db.write.dialect.name == "sqlite":  # and the lookups still use them
+        async with ctx.db.write.connect() as conn:
+            plans = [" ".join(row[3] for row in (await conn.execute(text(
+                f"EXPLAIN QUERY PLAN SELECT id FROM items WHERE {where}"))).all())
+                for where in ("brief_id IN (1, 2)", "message_id IN ('a', 'b')")]
+        assert "ix_items_brief_id" in plans[0] and "ix_items_message_id" in plans[1]
 
 
 async def test_the_database_itself_refuses_a_second_row_with_the_same_key(ctx):
