@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ RATE_CODES = {4, 80007, 130429, 131048, 131056}  # app, account, throughput, spa
 WINDOW_CODES = {131047}  # more than 24 hours since the user last wrote: template only
 TOKEN_CODES = {190}  # access token expired or invalid
 RATE_PAUSE = 60.0  # seconds to wait after a rate error (Graph gives no Retry-After)
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")  # may be an integer past 64 bits (see _loads)
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -206,23 +208,26 @@ def _change_items(entry: dict, change: dict, body: bytes, data: object) -> list[
 
 def _loads(body: bytes) -> object:
     """The body's JSON, or None. orjson first: it parses a webhook body in a third of the
-    time, on the loop, for every POST; the standard library takes what orjson refuses but
-    JSON allows (a lone surrogate escape, an integer past 64 bits)."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
+    time, on the loop, for every POST. The standard library takes what orjson refuses but
+    JSON allows (a lone surrogate escape, NaN) and any body with 19 digits in a row, where
+    orjson would turn an integer past 64 bits into a float."""
+    if not _LONG_NUMBER.search(body):
         try:
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return None
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def _dumps(unit: dict) -> bytes:
-    """Compact UTF-8 JSON (orjson's bytes are json.dumps(ensure_ascii=False)'s). A lone
-    surrogate, which orjson refuses and UTF-8 cannot hold, is written escaped (ASCII)."""
+    """An event cut from a batch, as compact UTF-8 JSON; a lone surrogate, which UTF-8
+    cannot hold, is written escaped (the whole event then in ASCII)."""
     try:
-        return orjson.dumps(unit)
-    except TypeError:
+        return json.dumps(unit, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
         return json.dumps(unit, separators=(",", ":")).encode()
 
 

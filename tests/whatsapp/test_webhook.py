@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 
+import pytest
 from sqlalchemy import func, select
 
 from channels.whatsapp import MAX_BODY, WHATSAPP_EVENT, split_events
@@ -90,23 +92,42 @@ async def test_unknown_types_and_other_fields_are_stored(wa_settings):
             "field"] == "account_update"
 
 
-async def test_json_that_orjson_refuses_is_still_read_and_each_event_kept_readable(wa_settings):
-    """A lone surrogate escape (half an emoji cut by a phone) and an integer past 64 bits are
-    JSON: the standard library reads what orjson refuses, and a message cut from a batch is
-    written back escaped, so the worker reads the same text from it."""
-    broken = wa.text("Vid\ud83d HLH-7Q2K", sender="22501")
-    whole = wa.text("second", sender="22502")
-    data = wa.payload(wa.value([broken, whole]))
-    data["entry"][0]["changes"][0]["value"]["metadata"]["huge"] = 2 ** 70
+@pytest.mark.parametrize("odd", ["surrogate", "nan", "big integer"])
+async def test_json_beyond_orjson_is_read_exactly_and_each_cut_event_keeps_it(wa_settings, odd):
+    """JSON that orjson refuses (a lone surrogate escape: half an emoji cut by a phone; NaN)
+    or would change (an integer past 64 bits becomes a float) is read by the standard
+    library, and a message cut from a batch is written back with the same value, so the
+    worker reads from it what Meta sent."""
+    broken = wa.text("Vid\ud83d HLH-7Q2K" if odd == "surrogate" else "HLH-7Q2K", sender="22501")
+    data = wa.payload(wa.value([broken, wa.text("second", sender="22502")]))
+    metadata = data["entry"][0]["changes"][0]["value"]["metadata"]
+    metadata["odd"] = {"nan": float("nan"), "big integer": 2 ** 70}.get(odd, 1)
     body, headers = wa.signed(data)
-    assert b"\\ud83d" in body  # as Meta would send it: an escape in the JSON text
+    assert {"surrogate": b"\\ud83d", "nan": b"NaN", "big integer": b"1180591620717411303424"
+            }[odd] in body  # as it would come: JSON text, not Python
     async with webhook_client(wa_settings()) as (ctx, client):
         answer = await client.post(URL, data=body, headers=headers)
         stored = await items(ctx)
         assert answer.status == 200 and len(stored) == 2
-        kept = json.loads(await raw_bytes(ctx, stored[0].id))
-        assert kept["entry"][0]["changes"][0]["value"]["messages"] == [broken]
-        assert stored[0].chat_id == "+22501"
+        raw = await raw_bytes(ctx, stored[0].id)
+        kept = json.loads(raw)["entry"][0]["changes"][0]["value"]
+        assert kept["messages"] == [broken] and stored[0].chat_id == "+22501"
+        if odd == "nan":
+            assert b'"odd":NaN' in raw
+        else:
+            assert kept["metadata"]["odd"] == metadata["odd"]
+            assert type(kept["metadata"]["odd"]) is int
+
+
+async def test_a_compressed_post_is_read_whole(wa_settings):
+    """A relay that gzips the body: aiohttp inflates it past its Content-Length; the HMAC is
+    of the JSON itself, as Meta signed it."""
+    body, headers = wa.signed(wa.payload(wa.value([wa.text("HLH-7Q2K " + "x" * 5000)])))
+    async with webhook_client(wa_settings()) as (ctx, client):
+        answer = await client.post(URL, data=gzip.compress(body),
+                                   headers={**headers, "Content-Encoding": "gzip"})
+        (stored,) = await items(ctx)
+        assert answer.status == 200 and await raw_bytes(ctx, stored.id) == body
 
 
 async def test_a_signed_body_that_is_not_json_is_kept_and_answered_400(wa_settings):
@@ -163,7 +184,7 @@ async def test_a_post_given_up_during_a_shared_commit_leaves_the_commit_to_the_o
         await entered.wait()  # one commit holds all three
         waits[0].cancel()
         held.set()
-        answers = await asyncio.gather(*waits, return_exceptions=True)
+        answers = await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), 30)
         assert isinstance(answers[0], asyncio.CancelledError)
         assert [len(a) for a in answers[1:]] == [1, 1] and await count(ctx) == 3
 
