@@ -42,7 +42,6 @@ RATE_CODES = {4, 80007, 130429, 131048, 131056}  # app, account, throughput, spa
 WINDOW_CODES = {131047}  # more than 24 hours since the user last wrote: template only
 TOKEN_CODES = {190}  # access token expired or invalid
 RATE_PAUSE = 60.0  # seconds to wait after a rate error (Graph gives no Retry-After)
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")  # may be an integer past 64 bits (see _loads)
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -204,6 +203,10 @@ def _change_items(entry: dict, change: dict, body: bytes, data: object) -> list[
         items.append(RawItem("whatsapp", _dumps(unit), WHATSAPP_EVENT, None,
                              {"kind": "change", "field": str(change.get("field"))}))
     return items
+
+
+# 19 digits in a row may be an integer past 64 bits, which orjson would make a float.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
 
 
 def _loads(body: bytes) -> object:
